@@ -1,0 +1,125 @@
+"""Ctrl-C, SIGTERM, dead workers and clean output, on the real command line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+PROJECT = TESTS.parent
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def start(*args, env=None):
+    """Starts the command line in its own process group, as a terminal would."""
+    return subprocess.Popen(
+        [sys.executable, str(TESTS / "run_cli.py"), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=environment(env or {}),
+    )
+
+
+def environment(changes):
+    """os.environ with changes; a value of None removes the variable."""
+    path = os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, **changes}
+    return {name: value for name, value in env.items() if value is not None}
+
+
+def children(pid):
+    """PIDs of the processes whose parent is pid (Linux only; else empty)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for_lines(path, count, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never had {count} lines")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_stops_fast_keeps_results_leaves_no_workers(
+    make_files, tmp_path, pool, sig, code
+):
+    files = make_files(*["sleep 0.4"] * 40)
+    out = tmp_path / "results.jsonl"
+    run = start(*files, "--pool", pool, "--workers", "2", "--output", out)
+    wait_for_lines(out, 2)
+    workers = children(run.pid)
+    if sig == signal.SIGINT:
+        os.killpg(run.pid, sig)  # Ctrl-C reaches every process of the terminal
+    else:
+        run.send_signal(sig)  # `kill PID` reaches only the main process
+    sent = time.monotonic()
+    stdout, stderr = run.communicate(timeout=10)
+    assert time.monotonic() - sent < 2, "took too long to stop"
+    assert run.returncode == code
+    finished = len(out.read_text().splitlines())
+    assert f"interrupted: {finished} of 40 items finished" in stderr
+    assert "Traceback" not in stderr
+    assert all(json.loads(line)["result"] == 9 for line in out.read_text().splitlines())
+    time.sleep(0.2)
+    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_interrupt_right_at_the_start(make_files, pool):
+    run = start(*make_files(*["sleep 0.2"] * 10), "--pool", pool)
+    time.sleep(0.3)  # while the pool starts and the first items are submitted
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=10)
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path):
+    files = make_files("sleep 0.1", "sleep 0.1", "exit", *["sleep 0.1"] * 10)
+    out = tmp_path / "results.jsonl"
+    run = start(*files, "--workers", "1", "--output", out, "--no-progress")
+    stdout, stderr = run.communicate(timeout=20)
+    assert run.returncode == 1
+    assert "a worker process died" in stdout and "#2" in stdout
+    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [0, 1]
+
+
+def test_fail_fast_does_not_wait_for_the_rest(make_files, pool):
+    files = make_files("fail", *["sleep 0.5"] * 20)
+    started = time.monotonic()
+    run = start(*files, "--pool", pool, "--workers", "2", "--no-progress")
+    stdout, stderr = run.communicate(timeout=20)
+    assert run.returncode == 1
+    assert time.monotonic() - started < 4  # the 20 sleeps would take 5 s
+    assert "item #0" in stderr
+
+
+def test_stdout_carries_only_results_even_with_a_bar(make_files):
+    run = start(*make_files("a", "bb", "fail"), "--keep-going", env={"TQDM_DISABLE": None})
+    stdout, stderr = run.communicate(timeout=20)
+    assert run.returncode == 1
+    assert [json.loads(line)["index"] for line in stdout.splitlines()] == [0, 1, 2]
+    assert "item/s" in stderr or "3/3" in stderr  # the bar went to stderr
+
+
+def test_tqdm_disable_turns_the_bar_off(make_files):
+    run = start(*make_files("a"), env={"TQDM_DISABLE": "1"})
+    stdout, stderr = run.communicate(timeout=20)
+    assert run.returncode == 0
+    assert "1/1" not in stderr and "it/s" not in stderr and "item/s" not in stderr

@@ -1,0 +1,260 @@
+"""The command line: python -m {{ cookiecutter.project_slug }} [INPUTS...] [options].
+
+Exit codes: 0 all items done; 1 some item failed, an input could not be read, or
+the pool broke; 2 a usage error; 130 Ctrl-C; 143 SIGTERM.
+Results go to stdout (or --output FILE) as JSON lines; progress and messages go to
+stderr, so stdout can be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import tasks as default_tasks
+from .failures import Failure, ItemError, PoolError
+from .inputs import InputError, collect_files
+from .output import ResultWriter, label, open_for_append, read_finished, record
+from .parallel import default_max_workers, run_map, run_serial, run_submit
+
+FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process gets SIGTERM."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 up, not {text!r} (for example: --workers 4)"
+        )
+    return value
+
+
+def parse_args(argv, tasks):
+    parser = argparse.ArgumentParser(
+        prog="{{ cookiecutter.project_slug }}",
+        description="Run the loop body in tasks.py over every input, in parallel. "
+        "Inputs are files, or directories to walk; with none, a demo runs.",
+    )
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
+    parser.add_argument(
+        "--pool",
+        choices=["process", "thread"],
+        default=tasks.POOL,
+        help="process: CPU-bound work; thread: I/O-bound work (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=tasks.MAX_WORKERS,
+        metavar="N",
+        help="items run at once (default: tasks.MAX_WORKERS, or half the CPUs)",
+    )
+    parser.add_argument(
+        "--pattern",
+        choices=["map", "submit"],
+        default=tasks.PATTERN,
+        help="map calls process_item(item), submit process_numbered_item(index, "
+        "item) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="no pool: a plain loop in this process, where breakpoints work",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every item even when some fail, then list the failures",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write results to FILE (JSON lines, flushed as each item finishes)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the items --output FILE already has results for",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (or TQDM_DISABLE=1)"
+    )
+    args = parser.parse_args(argv)
+    if args.resume and args.output is None:
+        parser.error("--resume needs --output FILE: the file to resume from")
+    if args.output and not args.resume and args.output.exists():
+        if args.output.stat().st_size > 0:
+            parser.error(
+                f"{args.output} already has results: add --resume to skip the items "
+                "it has, or remove it to start over"
+            )
+    return args, parser
+
+
+def main(argv=None, tasks=default_tasks) -> int:
+    """Runs the command line; `tasks` is the module with the loop body (tests pass
+    their own). Returns the exit code."""
+    args, parser = parse_args(argv, tasks)
+    unreadable_inputs = []  # they make the exit code 1, like a failed item
+
+    def warn(message: str) -> None:
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+
+    def unreadable(message: str) -> None:
+        unreadable_inputs.append(message)
+        warn(message)
+
+    try:
+        items = (
+            collect_files(args.inputs, warn, unreadable)
+            if args.inputs
+            else tasks.demo_items()
+        )
+    except InputError as exc:
+        parser.error(str(exc))
+    todo = list(range(len(items)))  # indexes of the items to run
+    if args.resume and args.output.exists():
+        finished, unreadable = read_finished(args.output)
+        if unreadable:
+            warn(f"{args.output}: skipped {unreadable} unreadable line(s)")
+        for index, name in finished.items():
+            if index >= len(items) or label(items[index]) != name:
+                parser.error(
+                    f"{args.output} was written for other inputs (its item #{index} is "
+                    f"{name}); give the same inputs, or another --output file"
+                )
+        todo = [index for index in todo if index not in finished]
+    if not todo:
+        print("nothing to do", file=sys.stderr)
+        return 1 if unreadable_inputs else 0
+
+    stream = open_for_append(args.output) if args.output else sys.stdout
+    messages = sys.stdout if args.output else sys.stderr  # summary and failures
+    writer = ResultWriter(stream)
+    failures: list[Failure] = []
+    finished_count = 0
+
+    def on_result(position: int, outcome) -> None:
+        # position counts the items of this run; todo maps it to the input index.
+        nonlocal finished_count
+        index = todo[position]
+        if isinstance(outcome, Failure):
+            outcome.index = index
+            failures.append(outcome)
+            if args.keep_going:
+                tqdm.write(outcome.describe(), file=sys.stderr)
+        else:
+            finished_count += 1
+        writer.write(record(index, items[index], outcome))
+
+    workers = args.workers or default_max_workers()
+    describe_run(args, len(todo), workers)
+    options = {
+        "progress": not args.no_progress,
+        "keep_going": args.keep_going,
+        "on_result": on_result,
+    }
+    todo_items = [items[index] for index in todo]
+    started = time.perf_counter()
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        if args.serial:
+            numbered = args.pattern == "submit"
+            func = tasks.process_numbered_item if numbered else tasks.process_item
+            run_serial(func, todo_items, numbered=numbered, **options)
+        elif args.pattern == "submit":
+            run_submit(
+                tasks.process_numbered_item,
+                todo_items,
+                pool=args.pool,
+                max_workers=workers,
+                **options,
+            )
+        else:
+            run_map(
+                tasks.process_item,
+                todo_items,
+                pool=args.pool,
+                max_workers=workers,
+                **options,
+            )
+    except ItemError as exc:
+        print(exc.failure.traceback.rstrip(), file=sys.stderr)
+        print(
+            f"error: {exc} (stopped after {finished_count} of {len(todo)} items "
+            "finished; --keep-going runs every item and lists all failures)",
+            file=messages,
+        )
+        return 1
+    except PoolError as exc:
+        print(f"error: {exc} ({finished_count} of {len(todo)} finished)", file=messages)
+        return 1
+    except (KeyboardInterrupt, Terminated) as exc:
+        kept = f"; their results are in {args.output}" if args.output else ""
+        print(
+            f"interrupted: {finished_count} of {len(todo)} items finished{kept}",
+            file=sys.stderr,
+        )
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if args.output:
+            stream.close()
+
+    seconds = time.perf_counter() - started
+    print(
+        f"done: {finished_count} of {len(todo)} items in {seconds:.1f} s, "
+        f"{len(failures)} failed",
+        file=messages,
+    )
+    for failure in failures[:FAILURES_LISTED]:
+        print(f"  {failure.describe()}", file=messages)
+    if len(failures) > FAILURES_LISTED:
+        print(f"  ... and {len(failures) - FAILURES_LISTED} more", file=messages)
+    return 1 if failures or unreadable_inputs else 0
+
+
+def describe_run(args, count: int, workers: int) -> None:
+    """One line on stderr saying how the run is set up, and how to change it."""
+    if args.serial:
+        how = "serially, in this process"
+    else:
+        how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
+        if args.workers is None:
+            how += " (the default: half the CPUs; change it with --workers N)"
+    tqdm.write(f"running {count} items: {how}", file=sys.stderr)
+
+
+def raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def run(argv=None, tasks=default_tasks) -> None:
+    """The console script and `python -m` entry point."""
+    try:
+        code = main(argv, tasks)
+    except KeyboardInterrupt:  # before or after the run itself
+        print("interrupted", file=sys.stderr)
+        code = 130
+    if code in (130, 143) and threading.active_count() > 1:
+        # Threads of a thread pool cannot be stopped, and Python would wait for
+        # their current items at exit. Everything is written, so leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
