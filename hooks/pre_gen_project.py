@@ -39,7 +39,7 @@ def problems(answers):
         )
     elif keyword.iskeyword(slug):
         yield "project_slug", slug, "it is a Python keyword", example
-    elif slug in sys.stdlib_module_names:
+    elif slug in sys.stdlib_module_names or slug == "test":  # CPython's own tests
         yield "project_slug", slug, "it is a standard-library module", example
     elif slug in TAKEN:
         yield "project_slug", slug, "the generated project needs that name", example

@@ -5,7 +5,9 @@ import sys
 
 import fake_tasks
 
-from {{ cookiecutter.project_slug }}.cli import run
+from {{ cookiecutter.project_slug }}.cli import (
+    run,
+)
 
 if __name__ == "__main__":
     run(sys.argv[1:], tasks=fake_tasks)

@@ -97,7 +97,10 @@ def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path):
     stdout, stderr = run.communicate(timeout=20)
     assert run.returncode == 1
     assert "a worker process died" in stdout and "#2" in stdout
-    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [0, 1]
+    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [
+        0,
+        1,
+    ]
 
 
 def test_fail_fast_does_not_wait_for_the_rest(make_files, pool):
@@ -111,7 +114,9 @@ def test_fail_fast_does_not_wait_for_the_rest(make_files, pool):
 
 
 def test_stdout_carries_only_results_even_with_a_bar(make_files):
-    run = start(*make_files("a", "bb", "fail"), "--keep-going", env={"TQDM_DISABLE": None})
+    run = start(
+        *make_files("a", "bb", "fail"), "--keep-going", env={"TQDM_DISABLE": None}
+    )
     stdout, stderr = run.communicate(timeout=20)
     assert run.returncode == 1
     assert [json.loads(line)["index"] for line in stdout.splitlines()] == [0, 1, 2]

@@ -3,11 +3,14 @@
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.failures import Failure, ItemError, PoolError
+from {{ cookiecutter.project_slug }}.failures import (
+    Failure,
+    ItemError,
+    PoolError,
+)
 from {{ cookiecutter.project_slug }}.parallel import (
     chunk_size,
     default_max_workers,
@@ -77,8 +80,15 @@ def test_a_failing_item_stops_the_run_with_its_index(pattern, pool):
 
 def test_keep_going_runs_every_other_item(pattern, pool):
     seen = {}
-    results = run(pattern, fail_on_7, range(20), pool=pool, max_workers=2,
-                  keep_going=True, on_result=seen.__setitem__)
+    results = run(
+        pattern,
+        fail_on_7,
+        range(20),
+        pool=pool,
+        max_workers=2,
+        keep_going=True,
+        on_result=seen.__setitem__,
+    )
     assert isinstance(results[7], Failure) and results[7].index == 7
     assert results[:7] + results[8:] == [x for x in range(20) if x != 7]
     assert sorted(seen) == list(range(20))  # on_result saw every item, once
@@ -95,7 +105,9 @@ def test_serial_loop_behaves_like_the_patterns():
 
 def test_submit_takes_a_generator_with_no_len(pool):
     items = (x for x in range(3_000))
-    results = run_submit(indexed_square, items, pool=pool, max_workers=2, progress=False)
+    results = run_submit(
+        indexed_square, items, pool=pool, max_workers=2, progress=False
+    )
     assert results == [x * x for x in range(3_000)]
 
 
@@ -110,8 +122,9 @@ def test_submit_reads_ahead_only_a_bounded_window():
     def items_read_ahead(index, item):
         return len(read) - index
 
-    ahead = run_submit(items_read_ahead, items(), pool="thread", max_workers=2,
-                       progress=False)
+    ahead = run_submit(
+        items_read_ahead, items(), pool="thread", max_workers=2, progress=False
+    )
     # 2 workers: at most 4 items in flight plus the one read next, not all 5000.
     assert max(ahead) <= 6
 
@@ -153,14 +166,22 @@ def test_a_dead_worker_is_reported_and_earlier_results_kept(pattern):
     seen = {}
     func = exit_on_5 if pattern == "map" else indexed_exit_on_5
     with pytest.raises(PoolError, match="worker process died") as caught:
-        run(pattern, func, range(10), pool="process", max_workers=1,
-            on_result=seen.__setitem__)
+        run(
+            pattern,
+            func,
+            range(10),
+            pool="process",
+            max_workers=1,
+            on_result=seen.__setitem__,
+        )
     assert "#5" in str(caught.value)  # names the unfinished items
     assert seen == {i: i for i in range(5)}  # the results before it were delivered
 
 
 def test_default_max_workers_is_half_the_usable_cpus(monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(
+        os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False
+    )
     assert default_max_workers() == 2
 
 
@@ -176,10 +197,15 @@ def test_default_max_workers_is_never_zero(monkeypatch):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="taskset is Linux")
 def test_default_max_workers_respects_taskset():
-    code = "from {{ cookiecutter.project_slug }}.parallel import default_max_workers as d; print(d())"
+    code = f"from {default_max_workers.__module__} import default_max_workers; "
+    code += "print(default_max_workers())"
     try:
-        out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["taskset", "-c", "0", sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except FileNotFoundError:
         pytest.skip("no taskset on this machine")
     assert out.stdout.strip() == "1"

@@ -1,0 +1,78 @@
+"""The pre-generation hook rejects bad answers clearly, and writes nothing."""
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+BAD_ANSWERS = [
+    # (answers, the field named, the example offered)
+    ({"project_name": ""}, "project_name", "'Parallel Loop'"),
+    ({"project_name": "   "}, "project_name", "'Parallel Loop'"),
+    ({"project_slug": "3d_render"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "my-loop"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "My_Loop"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "café"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "class"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "json"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "test"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "queue"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "tests"}, "project_slug", "'parallel_loop'"),
+    ({"project_slug": "tqdm"}, "project_slug", "'parallel_loop'"),
+    ({"project_name": "🎉🎉"}, "project_slug", "'parallel_loop'"),  # slug is empty
+    ({"project_slug": "x'; import os; os.remove('y') #"}, "project_slug", None),
+    ({"max_workers": "0"}, "max_workers", "'4'"),
+    ({"max_workers": "-2"}, "max_workers", "'4'"),
+    ({"max_workers": "four"}, "max_workers", "'4'"),
+    ({"max_workers": "1.5"}, "max_workers", "'4'"),
+    ({"max_workers": "²"}, "max_workers", "'4'"),
+    ({"max_workers": "100000"}, "max_workers", "'4'"),
+    ({"max_workers": "os.cpu_count()"}, "max_workers", "'4'"),
+    ({"author_email": "not an email"}, "author_email", "'you@example.com'"),
+    ({"author_email": 'a@b.c"\n[x]'}, "author_email", "'you@example.com'"),
+]
+
+
+@pytest.mark.parametrize("answers, field, example", BAD_ANSWERS)
+def test_a_bad_answer_is_named_and_nothing_is_written(
+    render, tmp_path, capfd, answers, field, example
+):
+    with pytest.raises(FailedHookException):
+        render(**answers)
+    err = capfd.readouterr().err
+    value = next(iter(answers.values())) if field in answers else ""
+    assert f"error: {field} {value!r} is not accepted" in err
+    if example:
+        assert f"For example: {field}={example}" in err
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"max_workers": "os.cpu_count() // 2"},
+        {"max_workers": " 8 "},
+        {"max_workers": "1024"},
+        {"author_email": ""},
+        {"project_slug": "_private_loop"},
+        {"project_slug": "match"},  # a soft keyword is a fine module name
+    ],
+)
+def test_good_answers_pass(render, answers):
+    assert render(**answers).is_dir()
+
+
+def test_hooks_can_run_twice(render, tmp_path, config_file):
+    from conftest import TEMPLATE
+    from cookiecutter.main import cookiecutter
+
+    first = render(ci="none", license="none")
+    again = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        overwrite_if_exists=True,
+        extra_context={"ci": "none", "license": "none"},
+        output_dir=str(tmp_path / "out"),
+        config_file=str(config_file),
+    )
+    assert str(first) == again
+    assert not (first / ".github").exists() and not (first / "LICENSE").exists()

@@ -1,0 +1,99 @@
+"""Answers full of quotes, backslashes, newlines, braces and emoji render valid files
+that keep the value intact."""
+
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from conftest import (
+    TEMPLATE,
+    check_files_are_valid,
+    check_own_tests_pass,
+    check_ruff_is_clean,
+    pyproject,
+    read,
+    run,
+)
+
+HOSTILE = [
+    'Tom\'s "Fast" Loop',
+    "back\\slash \\n \\u0041 \\",
+    "two\nlines\r\tand a tab",
+    "{{ x.pool }} {% set y = 1 %} {# no #} {%raw%}",
+    "triple \"\"\" and ''' quotes",
+    "Ünïcödé 日本語 🎉🐍 \U0001f9ea",
+    "control \x01\x7f chars",
+    "<script>&amp;</script> $HOME `id` $(id)",
+]
+
+
+def landed(value):
+    """What cookiecutter hands the template: answers pass through Jinja, which turns
+    every \r\n and lone \r into \n before any template sees them."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def raw(value):
+    """Cookiecutter renders every answer as Jinja; {% raw %} passes it as text,
+    as typing it at the prompt does."""
+    return "{% raw %}" + value + "{% endraw %}"
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_text_lands_intact_and_valid(render, value):
+    value = landed(value)
+    project = render(
+        project_name=raw(f"Loop {value}"),
+        description=raw(value),
+        author_name=raw(value),
+    )
+    check_files_are_valid(project, answers=[f"Loop {value}", value])
+    meta = pyproject(project)["project"]
+    assert meta["description"] == value
+    assert meta["authors"] == [{"name": value, "email": "you@example.com"}]
+    readme = read(project / "README.md")
+    assert readme.startswith(f"# Loop {value}\n\n{value}\n")
+    assert value in read(project / "LICENSE")
+    check_ruff_is_clean(project)
+
+
+def test_a_hostile_project_still_runs_and_passes_its_tests(render):
+    value = landed("".join(HOSTILE))
+    project = render(
+        project_name=raw(value),
+        description=raw(value),
+        author_name=raw(value),
+        author_email="o'neil+x@example.com",
+    )
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"][
+        "authors"
+    ] == [{"name": value, "email": "o'neil+x@example.com"}]
+    done = run("-m", project.name, "--no-progress", cwd=project, timeout=120)
+    assert done.returncode == 0, done.stderr
+    check_own_tests_pass(project)
+
+
+def test_typed_answers_are_not_rendered_as_templates(tmp_path, config_file):
+    """At the prompt, what the user types is taken as text, braces and all."""
+    value = "Loop {{ 7 * 7 }}"
+    answers = "\n".join([value, "", "", "", "", "", "", "", "", ""]) + "\n"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--config-file",
+            str(config_file),
+            "-o",
+            str(tmp_path),
+            str(TEMPLATE),
+        ],
+        input=answers,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    project = tmp_path / "loop_7_7"
+    assert read(project / "README.md").startswith(f"# {value}\n")

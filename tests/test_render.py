@@ -1,0 +1,185 @@
+"""Every option renders a valid, clean project whose own tests pass."""
+
+import itertools
+import json
+
+import pytest
+from conftest import (
+    TEMPLATE,
+    check_files_are_valid,
+    check_own_tests_pass,
+    check_ruff_is_clean,
+    pyproject,
+    run,
+)
+
+CHOICES = {
+    key: value
+    for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list) and not key.startswith("_")
+}
+
+
+def test_every_choice_prompt_is_covered_here():
+    # A new choice prompt must be added to the tests below.
+    assert set(CHOICES) == {"pool", "pattern", "license", "ci"}
+
+
+def check_choices(project, slug, pool, pattern, max_workers="None"):
+    tasks = (project / slug / "tasks.py").read_text()
+    assert f'POOL = "{pool}"' in tasks
+    assert f'PATTERN = "{pattern}"' in tasks
+    assert f"MAX_WORKERS = {max_workers}\n" in tasks
+    if pool == "process":
+        assert "FNV-1a" in tasks and "time.sleep" not in tasks
+    else:
+        assert "time.sleep" in tasks and "FNV-1a" not in tasks
+
+
+@pytest.mark.parametrize(
+    "pool, pattern", list(itertools.product(CHOICES["pool"], CHOICES["pattern"]))
+)
+def test_pool_and_pattern_render_a_project_that_runs_and_passes(render, pool, pattern):
+    project = render(pool=pool, pattern=pattern)
+    assert project.name == "parallel_loop"
+    check_files_are_valid(project)
+    check_ruff_is_clean(project)
+    check_choices(project, "parallel_loop", pool, pattern)
+    done = run("-m", "parallel_loop", "--no-progress", cwd=project, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 40  # one JSON line per demo item
+    assert f"{pattern} pattern, {pool} pool" in done.stderr
+    check_own_tests_pass(project)
+
+
+def test_the_defaults(render):
+    project = render()
+    meta = pyproject(project)["project"]
+    assert meta["name"] == "parallel_loop"
+    assert meta["dependencies"] == ["tqdm>=4.66"]
+    assert meta["optional-dependencies"]["test"] == ["pytest>=7.4"]
+    assert meta["scripts"] == {"parallel-loop": "parallel_loop.cli:run"}
+    assert meta["license"] == "MIT"
+    assert meta["requires-python"] == ">=3.10"
+    check_choices(project, "parallel_loop", "process", "map")
+    assert (project / "LICENSE").read_text().startswith("MIT License")
+    assert (project / ".github" / "workflows" / "tests.yml").is_file()
+    expected = {
+        ".github/workflows/tests.yml",
+        ".gitignore",
+        "LICENSE",
+        "README.md",
+        "pyproject.toml",
+        *(
+            f"parallel_loop/{name}.py"
+            for name in (
+                "__init__",
+                "__main__",
+                "cli",
+                "executors",
+                "failures",
+                "inputs",
+                "output",
+                "parallel",
+                "tasks",
+            )
+        ),
+        *(
+            f"tests/{name}.py"
+            for name in (
+                "conftest",
+                "fake_tasks",
+                "run_cli",
+                "test_cli",
+                "test_faults",
+                "test_parallel",
+            )
+        ),
+    }
+    found = {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert found == expected
+
+
+@pytest.mark.parametrize("license", ["MIT", "BSD-3-Clause", "Apache-2.0", "none"])
+def test_every_license(render, license):
+    project = render(license=license, author_name="Ada Lovelace")
+    check_files_are_valid(project)
+    meta = pyproject(project)["project"]
+    if license == "none":
+        assert not (project / "LICENSE").exists()
+        assert "license" not in meta and "license-files" not in meta
+        return
+    text = (project / "LICENSE").read_text()
+    assert "Ada Lovelace" in text and text.endswith("\n") and not text.startswith("\n")
+    first_line = {"MIT": "MIT License", "BSD-3-Clause": "BSD 3-Clause License"}
+    assert text.splitlines()[0] == first_line.get(license, "Apache License")
+    assert meta["license"] == license and meta["license-files"] == ["LICENSE"]
+
+
+def test_ci_none_leaves_no_workflow(render):
+    project = render(ci="none")
+    assert not (project / ".github").exists()
+    check_ruff_is_clean(project)
+
+
+def test_ci_github_workflow_runs_tests_and_ruff(render):
+    import yaml
+
+    project = render(ci="github")
+    workflow = yaml.safe_load((project / ".github/workflows/tests.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    steps = workflow["jobs"]["test"]["steps"]
+    commands = [step.get("run") for step in steps]
+    assert "python -m pytest" in commands and "ruff check ." in commands
+    for step in steps:
+        if "uses" in step:
+            assert len(step["uses"].split("@")[1]) == 40  # pinned to a commit
+
+
+def test_max_workers_number_and_slug(render):
+    project = render(max_workers="4", project_name="Image Resizer", pool="thread")
+    assert project.name == "image_resizer"
+    check_choices(project, "image_resizer", "thread", "map", max_workers="4")
+    check_ruff_is_clean(project)
+    done = run("-m", "image_resizer", "--help", cwd=project)
+    assert done.returncode == 0 and "--workers N" in done.stdout
+
+
+def test_the_cookiecutter_command_line(tmp_path, config_file):
+    done = run(
+        "-m",
+        "cookiecutter",
+        "--no-input",
+        "--config-file",
+        str(config_file),
+        "-o",
+        str(tmp_path),
+        str(TEMPLATE),
+        "pool=thread",
+        "project_name=Fetch All",
+    )
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "fetch_all"
+    check_choices(project, "fetch_all", "thread", "map")
+    done = run("-m", "fetch_all", "--no-progress", "--workers", "8", cwd=project)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_project_builds_a_wheel(render, tmp_path):
+    project = render()
+    done = run(
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(tmp_path / "wheels"),
+        str(project),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list((tmp_path / "wheels").glob("parallel_loop-0.1.0-*.whl"))
