@@ -75,6 +75,7 @@ def test_the_defaults(render):
             for name in (
                 "__init__",
                 "__main__",
+                "bench",
                 "cli",
                 "executors",
                 "failures",
@@ -88,6 +89,7 @@ def test_the_defaults(render):
             f"tests/{name}.py"
             for name in (
                 "conftest",
+                "test_bench",
                 "fake_tasks",
                 "run_cli",
                 "test_cli",

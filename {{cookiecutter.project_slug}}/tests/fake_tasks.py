@@ -1,8 +1,8 @@
 """A loop body for the tests, so they keep passing when you rewrite tasks.py.
 
 Each item is a file; what is in it says what the loop body does with it:
-"fail" raises, "exit" kills the worker process, "sleep S" waits S seconds, and
-anything else returns its length.
+"fail" raises, "exit" kills the worker process, "sleep S" waits S seconds,
+"spin N" computes for N loops, and anything else returns its length.
 """
 
 import os
@@ -22,6 +22,8 @@ def process_item(item):
         os._exit(3)
     if text.startswith("sleep "):
         time.sleep(float(text.split()[1]))
+    if text.startswith("spin "):
+        return sum(i * i for i in range(int(text.split()[1])))
     return len(text)
 
 

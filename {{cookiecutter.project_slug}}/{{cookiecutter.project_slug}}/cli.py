@@ -48,6 +48,8 @@ def parse_args(argv, tasks):
         prog="{{ cookiecutter.project_slug }}",
         description="Run the loop body in tasks.py over every input, in parallel. "
         "Inputs are files, or directories to walk; with none, a demo runs.",
+        epilog="`%(prog)s bench [INPUT...]` times a sample of the items on threads "
+        "and processes and recommends a pool and worker count.",
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
     parser.add_argument(
@@ -109,6 +111,11 @@ def parse_args(argv, tasks):
 def main(argv=None, tasks=default_tasks) -> int:
     """Runs the command line; `tasks` is the module with the loop body (tests pass
     their own). Returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from . import bench  # imported only when asked for
+
+        return bench.main(argv[1:], tasks)
     args, parser = parse_args(argv, tasks)
     unreadable_inputs = []  # they make the exit code 1, like a failed item
 

@@ -51,14 +51,6 @@ def call_safely(func, *args):
         )
 
 
-def run_batch(func, first_index: int, items: list) -> list:
-    """Runs func(index, item) for a batch of consecutive items, in a worker."""
-    return [
-        call_safely(func, first_index + offset, item)
-        for offset, item in enumerate(items)
-    ]
-
-
 class ItemError(Exception):
     """An item's loop body raised (fail-fast mode)."""
 

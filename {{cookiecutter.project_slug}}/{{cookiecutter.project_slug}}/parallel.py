@@ -13,6 +13,7 @@ overlap their waiting. Both patterns return the results in input order.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, wait
 from functools import partial
@@ -27,7 +28,6 @@ from .failures import (
     call_safely,
     check_picklable,
     pool_errors,
-    run_batch,
 )
 
 # Sending work to a process costs about 100 µs, so process pools get items in
@@ -58,25 +58,26 @@ def run_map(
     items = list(items)  # executor.map reads every item up front anyway
     if pool == "process":
         check_picklable(func)
+    size = chunk_size(len(items), max_workers, pool)
+    batches = [items[start : start + size] for start in range(0, len(items), size)]
     results = []
     with (
         open_pool(pool, max_workers) as executor,
         tqdm(total=len(items), **bar_options(progress)) as bar,
     ):
-        # call_safely turns an exception into a Failure, so one bad item does not
-        # stop the others. map yields the outcomes in input order.
-        outcomes = executor.map(
-            partial(call_safely, func),
-            items,
-            chunksize=chunk_size(len(items), max_workers, pool),
-        )
-        for index, outcome in enumerate(explained(outcomes, results)):
-            results.append(settle(index, outcome, keep_going, on_result))
-            bar.update(1)
+        # executor.map runs map_batch(func, batch) in the workers and yields the
+        # outcomes batch by batch, in input order. (Its chunksize= argument batches
+        # too, but costs a tuple and a generator step per item: a lot, for a
+        # million small items.)
+        outcomes_per_batch = executor.map(partial(map_batch, func), batches)
+        for outcomes in explain_pool_errors(outcomes_per_batch, results):
+            for outcome in outcomes:
+                results.append(settle(len(results), outcome, keep_going, on_result))
+            bar.update(len(outcomes))
     return results
 
 
-def explained(outcomes, results):
+def explain_pool_errors(outcomes, results):
     """Yields the outcomes; a dead worker or a pickling problem becomes a PoolError."""
     with pool_errors(lambda: f"items #{len(results)} and after"):
         yield from outcomes
@@ -120,12 +121,26 @@ def run_submit(
             if len(in_flight) >= 2 * max_workers:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 collect(done)
-            future = executor.submit(run_batch, func, first, batch)
+            future = executor.submit(submit_batch, func, first, batch)
             future.add_done_callback(partial(advance_bar, len(batch)))
             in_flight[future] = first
             results.extend([None] * len(batch))  # slots, filled as batches finish
         collect(list(in_flight))
     return results
+
+
+def map_batch(func, items: list) -> list:
+    """In a worker: func(item) for each item of a batch. call_safely turns an
+    exception into a Failure, so one bad item does not stop the others."""
+    return [call_safely(func, item) for item in items]
+
+
+def submit_batch(func, first_index: int, items: list) -> list:
+    """In a worker: func(index, item) for each item of a batch."""
+    return [
+        call_safely(func, first_index + offset, item)
+        for offset, item in enumerate(items)
+    ]
 
 
 def settle(index: int, outcome, keep_going: bool, on_result):
@@ -162,7 +177,7 @@ def bar_options(progress: bool) -> dict:
     options = {"unit": "item", "dynamic_ncols": True}
     if not progress:
         options["disable"] = True
-    elif not os.isatty(2):
+    elif not sys.stderr.isatty():
         options["mininterval"] = 5  # in a CI log, each refresh is a new line
     return options
 

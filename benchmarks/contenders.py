@@ -1,0 +1,73 @@
+"""Each contender runs func over items with a progress bar and returns the results
+in input order. Bars write to a null stream, so drawing costs what it costs on a
+terminal that nobody watches."""
+
+import contextlib
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+from tqdm import tqdm
+from workloads import INDEXED
+
+NULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the benchmark
+POOLS = {"process": ProcessPoolExecutor, "thread": ThreadPoolExecutor}
+
+
+def serial(func, items, pool, workers):
+    return [func(item) for item in tqdm(items, file=NULL)]
+
+
+def naive_submit(func, items, pool, workers):
+    """As typically copied: one future per item, a callback per item."""
+    indexed = INDEXED[func]
+    with POOLS[pool](workers) as executor, tqdm(total=len(items), file=NULL) as bar:
+        futures = [executor.submit(indexed, i, item) for i, item in enumerate(items)]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update())
+        return [future.result() for future in futures]
+
+
+def naive_map(func, items, pool, workers):
+    """As typically copied: executor.map with its default chunksize of 1."""
+    with POOLS[pool](workers) as executor:
+        return list(tqdm(executor.map(func, items), total=len(items), file=NULL))
+
+
+def tqdm_contrib(func, items, pool, workers):
+    from tqdm.contrib.concurrent import process_map, thread_map
+
+    run = process_map if pool == "process" else thread_map
+    return run(func, items, max_workers=workers, file=NULL)
+
+
+def joblib_generator(func, items, pool, workers):
+    from joblib import Parallel, delayed
+
+    prefer = "processes" if pool == "process" else "threads"
+    parallel = Parallel(n_jobs=workers, prefer=prefer, return_as="generator")
+    outcomes = parallel(delayed(func)(item) for item in items)
+    return list(tqdm(outcomes, total=len(items), file=NULL))
+
+
+def mpire_map(func, items, pool, workers):
+    from mpire import WorkerPool
+
+    start_method = "fork" if pool == "process" else "threading"
+    with WorkerPool(n_jobs=workers, start_method=start_method) as workers_pool:
+        options = {"progress_bar": True, "progress_bar_options": {"file": NULL}}
+        return workers_pool.map(func, items, **options)
+
+
+def ours(pattern, parallel):
+    """run_map or run_submit of the rendered project; their bar goes to stderr,
+    which the benchmark points at the null stream while it runs."""
+
+    def run(func, items, pool, workers):
+        with contextlib.redirect_stderr(NULL):
+            if pattern == "map":
+                return parallel.run_map(func, items, pool=pool, max_workers=workers)
+            indexed = INDEXED[func]
+            return parallel.run_submit(indexed, items, pool=pool, max_workers=workers)
+
+    run.__name__ = f"ours_{pattern}"
+    return run

@@ -1,0 +1,432 @@
+"""Our two patterns against the naive ones, tqdm.contrib.concurrent, joblib and mpire.
+
+    python -m pip install -r benchmarks/requirements.txt
+    python benchmarks/run.py            # about 5 minutes on 2 cores
+    python benchmarks/run.py --quick    # fewer repeats, for a first look
+
+Renders the template with its defaults, imports the generated project's parallel.py,
+and runs every contender on the same workloads with the same worker count, taking
+turns over the repeats (so a noisy moment hurts them all alike) and quoting medians.
+Every contender shows a progress bar (to a null stream) and has its results checked.
+Prints a table and our figures as ratios, and writes docs/benchmarks.md and
+docs/benchmarks.png. Not a test: the figures are for reading, not for asserting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent
+DOCS = TEMPLATE / "docs"
+sys.path.insert(0, str(HERE))
+
+import contenders  # noqa: E402
+import workloads  # noqa: E402
+
+PEERS = ["naive_submit", "naive_map", "tqdm_contrib", "joblib_generator", "mpire_map"]
+OURS = ["ours_map", "ours_submit"]
+SCALING_SIZES = [1_000, 10_000, 100_000, 1_000_000]
+
+
+def render_project(into: Path) -> Path:
+    from cookiecutter.main import cookiecutter
+
+    config = into / "config.yaml"
+    config.write_text(
+        json.dumps(
+            {"cookiecutters_dir": str(into / "cc"), "replay_dir": str(into / "replay")}
+        )
+    )
+    return Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(into / "out"),
+            config_file=str(config),
+        )
+    )
+
+
+def import_parallel(project: Path):
+    sys.path.insert(0, str(project))
+    return importlib.import_module(f"{project.name}.parallel")
+
+
+def all_contenders(parallel) -> dict:
+    runs = {
+        "serial": contenders.serial,
+        "naive_submit": contenders.naive_submit,
+        "naive_map": contenders.naive_map,
+        "tqdm_contrib": contenders.tqdm_contrib,
+        "joblib_generator": contenders.joblib_generator,
+        "mpire_map": contenders.mpire_map,
+    }
+    for pattern in ("map", "submit"):
+        runs[f"ours_{pattern}"] = contenders.ours(pattern, parallel)
+    return runs
+
+
+def measure(runs: dict, func, items, pool, workers, repeats) -> dict:
+    """Median seconds of each contender; they take turns within each repeat."""
+    expected = [func(item) for item in items]
+    times = {name: [] for name in runs}
+    names = list(runs)
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            results = runs[name](func, items, pool, workers)
+            times[name].append(time.perf_counter() - started)
+            if list(results) != expected:
+                raise AssertionError(f"{name} returned wrong results")
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def one_scaling_run(name: str, size: int, project: str) -> None:
+    """Runs in a fresh process: prints seconds and the peak memory of this process."""
+    parallel = import_parallel(Path(project))
+    run = all_contenders(parallel)[name]
+    items = list(range(size))
+    started = time.perf_counter()
+    results = run(workloads.trivial, items, "process", 2)
+    seconds = time.perf_counter() - started
+    assert results == items
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_memory_mb()}))
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory. (ru_maxrss would also count the memory
+    of the parent that forked us before exec.)"""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kilobytes / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def scaling(project: Path, repeats: int) -> dict:
+    figures = {}
+    names = ["serial", *OURS]
+    for size in SCALING_SIZES:
+        runs = {name: [] for name in names}
+        for _ in range(repeats):
+            for name in names:
+                done = subprocess.run(
+                    [sys.executable, __file__, "--one", name, str(size), str(project)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs[name].append(json.loads(done.stdout))
+        for name, found in runs.items():
+            figures[(name, size)] = {
+                "seconds": statistics.median(r["seconds"] for r in found),
+                "peak_mb": statistics.median(r["peak_mb"] for r in found),
+            }
+    return figures
+
+
+def template_speed(project: Path, repeats: int) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        config = Path(scratch, "config.yaml")
+        config.write_text(json.dumps({"replay_dir": str(Path(scratch, "replay"))}))
+        render = []
+        for number in range(repeats):
+            started = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cookiecutter",
+                    "--no-input",
+                    "--config-file",
+                    str(config),
+                    "-o",
+                    str(Path(scratch, str(number))),
+                    str(TEMPLATE),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            render.append(time.perf_counter() - started)
+    help_times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", project.name, "--help"],
+            cwd=project,
+            check=True,
+            capture_output=True,
+        )
+        help_times.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    bare = time.perf_counter() - started
+    return {
+        "render_s": statistics.median(render),
+        "help_s": statistics.median(help_times),
+        "python_startup_s": bare,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        name, size, project = args.one
+        one_scaling_run(name, int(size), project)
+        return
+
+    repeats = 3 if args.quick else 7
+    with tempfile.TemporaryDirectory() as scratch:
+        project = render_project(Path(scratch))
+        parallel = import_parallel(project)
+        runs = all_contenders(parallel)
+        report = Report(repeats)
+
+        print("overhead: 20,000 trivial items, process pool, 2 workers", flush=True)
+        items = list(range(20_000))
+        report.overhead = measure(runs, workloads.trivial, items, "process", 2, repeats)
+
+        print("CPU-bound: 40 items of ~50 ms, process pool, 2 workers", flush=True)
+        items = [workloads.loops_for(0.05)] * 40
+        report.cpu = measure(
+            runs, workloads.spin, items, "process", 2, max(3, repeats // 2)
+        )
+
+        print("I/O-bound: 400 waits of 20 ms, thread pool, 16 workers", flush=True)
+        items = [0.02] * 400
+        report.io = measure(runs, workloads.wait, items, "thread", 16, 3)
+
+        print(
+            "payload: 200 items of 1 MB in and out, process pool, 2 workers", flush=True
+        )
+        items = [os.urandom(1_000_000) for _ in range(200)]
+        report.payload = measure(
+            runs, workloads.reverse, items, "process", 2, max(3, repeats // 2)
+        )
+
+        print(
+            "scaling: 1,000 to 1,000,000 trivial items, in fresh processes", flush=True
+        )
+        report.scaling = scaling(project, 3 if not args.quick else 1)
+
+        print("the template's own speed", flush=True)
+        report.template = template_speed(project, 5)
+
+    print()
+    print(report.markdown())
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks.md").write_text(report.markdown(with_plot=report.plot()))
+    print(f"\nwrote {DOCS / 'benchmarks.md'} and {DOCS / 'benchmarks.png'}")
+
+
+class Report:
+    def __init__(self, repeats: int):
+        self.repeats = repeats
+        self.overhead = self.cpu = self.io = self.payload = {}
+        self.scaling = {}
+        self.template = {}
+
+    def overhead_us(self, name: str) -> float:
+        return (self.overhead[name] - self.overhead["serial"]) / 20_000 * 1e6
+
+    def targets(self) -> list[tuple[str, str, str, str]]:
+        """(target, floor, aim, measured) rows."""
+        best_peer = min(PEERS, key=self.overhead_us)
+        ours_map, ours_submit = (
+            self.overhead_us("ours_map"),
+            self.overhead_us("ours_submit"),
+        )
+        peer = self.overhead_us(best_peer)
+        million = {name: self.scaling[(name, 1_000_000)] for name in ["serial", *OURS]}
+        best_payload = min(PEERS, key=self.payload.get)
+        return [
+            (
+                f"run_map overhead / best peer's ({best_peer}, {peer:.2f} µs)",
+                "≤ 0.5",
+                "0.25",
+                f"{ours_map / peer:.2f} ({ours_map:.2f} µs)",
+            ),
+            (
+                "run_submit overhead / run_map's",
+                "≤ 2",
+                "1",
+                f"{ours_submit / ours_map:.2f} ({ours_submit:.2f} µs)",
+            ),
+            *[
+                (
+                    f"1,000,000 items: {name} time / serial's",
+                    "≤ 3",
+                    "2",
+                    f"{million[name]['seconds'] / million['serial']['seconds']:.2f}",
+                )
+                for name in OURS
+            ],
+            *[
+                (
+                    f"CPU-bound speedup, {name}",
+                    "≥ 1.85",
+                    "1.9",
+                    f"{self.cpu['serial'] / self.cpu[name]:.2f}",
+                )
+                for name in OURS
+            ],
+            *[
+                (
+                    f"I/O-bound speedup, {name} (16 threads)",
+                    "≥ 15",
+                    "16",
+                    f"{self.io['serial'] / self.io[name]:.2f}",
+                )
+                for name in OURS
+            ],
+            *[
+                (
+                    f"payload MB/s, {name} / best peer's ({best_payload})",
+                    "≥ 1",
+                    "",
+                    f"{self.payload[best_payload] / self.payload[name]:.2f}",
+                )
+                for name in OURS
+            ],
+            (
+                "peak memory at 1,000,000: run_submit / run_map",
+                "≤ 1.5",
+                "",
+                f"{million['ours_submit']['peak_mb'] / million['ours_map']['peak_mb']:.2f}",
+            ),
+        ]
+
+    def markdown(self, with_plot: str | None = None) -> str:
+        names = list(self.overhead)
+        lines = [
+            "# Benchmarks",
+            "",
+            f"Made by `python benchmarks/run.py` on {time.strftime('%Y-%m-%d')}: "
+            f"medians of {self.repeats} interleaved repeats (CPU and payload: "
+            f"{max(3, self.repeats // 2)}, I/O: 3).",
+            "",
+            f"- machine: {platform.platform()}, {os.cpu_count()} CPUs "
+            f"({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}"
+            " usable), Python " + platform.python_version(),
+            "- versions: "
+            + ", ".join(
+                f"{package} {version(package)}"
+                for package in ("tqdm", "joblib", "mpire", "cookiecutter")
+            ),
+            "",
+            "## Workloads",
+            "",
+            "| contender | overhead µs/item (20,000 trivial, 2 processes) "
+            "| CPU speedup (40 × 50 ms, 2 processes) | I/O speedup (400 × 20 ms, "
+            "16 threads) | payload MB/s (200 × 1 MB, 2 processes) |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for name in names:
+            lines.append(
+                f"| {name} | {self.overhead_us(name):.2f} "
+                f"| {self.cpu['serial'] / self.cpu[name]:.2f} "
+                f"| {self.io['serial'] / self.io[name]:.2f} "
+                f"| {200 / self.payload[name]:.0f} |"
+            )
+        lines += [
+            "",
+            "## Scaling (trivial items, process pool, 2 workers, fresh process each)",
+            "",
+            "| items | "
+            + " | ".join(f"{n} s | {n} peak MB" for n in ["serial", *OURS])
+            + " |",
+            "| ---: |" + " ---: |" * 6,
+        ]
+        for size in SCALING_SIZES:
+            cells = []
+            for name in ["serial", *OURS]:
+                figure = self.scaling[(name, size)]
+                cells += [f"{figure['seconds']:.3f}", f"{figure['peak_mb']:.0f}"]
+            lines.append(f"| {size:,} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "## Targets (ratios from this run)",
+            "",
+            "| target | floor | aim | measured |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [f"| {t} | {f} | {a} | {m} |" for t, f, a, m in self.targets()]
+        lines += [
+            "",
+            "## The template's own speed",
+            "",
+            f"- `cookiecutter --no-input` renders the defaults in "
+            f"{self.template['render_s']:.2f} s (a bare Python start: "
+            f"{self.template['python_startup_s']:.2f} s)",
+            f"- `python -m parallel_loop --help`: {self.template['help_s']:.2f} s",
+        ]
+        if with_plot:
+            lines += ["", f"![scaling and speedups]({with_plot})"]
+        return "\n".join(lines) + "\n"
+
+    def plot(self) -> str:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+        for name in ["serial", *OURS]:
+            sizes = SCALING_SIZES
+            left.plot(
+                sizes,
+                [self.scaling[(name, s)]["seconds"] for s in sizes],
+                marker="o",
+                label=name,
+            )
+        left.set(
+            xscale="log",
+            yscale="log",
+            xlabel="items",
+            ylabel="seconds",
+            title="Scaling: trivial items, 2 processes",
+        )
+        left.legend()
+        names = list(self.cpu)
+        positions = range(len(names))
+        right.barh(
+            [p + 0.2 for p in positions],
+            [self.cpu["serial"] / self.cpu[n] for n in names],
+            0.4,
+            label="CPU-bound, 2 processes (limit 2)",
+        )
+        right.barh(
+            [p - 0.2 for p in positions],
+            [self.io["serial"] / self.io[n] / 8 for n in names],
+            0.4,
+            label="I/O-bound, 16 threads (limit 16), ÷ 8",
+        )
+        right.set_yticks(list(positions), names)
+        right.set(xlabel="speedup over the serial loop", title="Speedups")
+        right.legend(loc="lower right", fontsize="small")
+        figure.tight_layout()
+        figure.savefig(DOCS / "benchmarks.png", dpi=110)
+        return "benchmarks.png"
+
+
+if __name__ == "__main__":
+    main()
