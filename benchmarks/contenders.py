@@ -4,6 +4,7 @@ terminal that nobody watches."""
 
 import contextlib
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from tqdm import tqdm
@@ -34,10 +35,14 @@ def naive_map(func, items, pool, workers):
 
 
 def tqdm_contrib(func, items, pool, workers):
+    """process_map / thread_map with their defaults (chunksize=1)."""
+    from tqdm import TqdmWarning
     from tqdm.contrib.concurrent import process_map, thread_map
 
     run = process_map if pool == "process" else thread_map
-    return run(func, items, max_workers=workers, file=NULL)
+    with warnings.catch_warnings():  # "set chunksize": we measure the defaults
+        warnings.simplefilter("ignore", TqdmWarning)
+        return run(func, items, max_workers=workers, file=NULL)
 
 
 def joblib_generator(func, items, pool, workers):

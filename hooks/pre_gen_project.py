@@ -20,6 +20,11 @@ MAX_WORKERS_LIMIT = 1024
 # Names the generated project imports or has as a folder: a package named like
 # one of them would shadow it.
 TAKEN = {"tests", "tqdm", "pytest", "setuptools", "pip", "hatchling"}
+# Windows cannot create a folder with one of these names.
+WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {
+    f"{device}{number}" for device in ("com", "lpt") for number in range(1, 10)
+}
+MAX_SLUG_LENGTH = 64
 
 
 def problems(answers):
@@ -43,6 +48,13 @@ def problems(answers):
         yield "project_slug", slug, "it is a standard-library module", example
     elif slug in TAKEN:
         yield "project_slug", slug, "the generated project needs that name", example
+    elif slug in WINDOWS_RESERVED:
+        yield "project_slug", slug, "Windows reserves that name", example
+    elif slug.startswith("__") and slug.endswith("__"):
+        yield "project_slug", slug, "Python reserves __dunder__ names", example
+    elif len(slug) > MAX_SLUG_LENGTH:
+        reason = f"it is longer than {MAX_SLUG_LENGTH} characters"
+        yield "project_slug", slug, reason, example
 
     email = answers["author_email"]
     if email and not re.fullmatch(r"[^@\s<>\",;]+@[^@\s<>\",;]+", email):

@@ -3,45 +3,56 @@
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
+EXAMPLES = {
+    "project_name": "'Parallel Loop'",
+    "project_slug": "'parallel_loop'",
+    "max_workers": "'4'",
+    "author_email": "'you@example.com'",
+}
 BAD_ANSWERS = [
-    # (answers, the field named, the example offered)
-    ({"project_name": ""}, "project_name", "'Parallel Loop'"),
-    ({"project_name": "   "}, "project_name", "'Parallel Loop'"),
-    ({"project_slug": "3d_render"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "my-loop"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "My_Loop"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "café"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "class"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "json"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "test"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "queue"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "tests"}, "project_slug", "'parallel_loop'"),
-    ({"project_slug": "tqdm"}, "project_slug", "'parallel_loop'"),
-    ({"project_name": "🎉🎉"}, "project_slug", "'parallel_loop'"),  # slug is empty
-    ({"project_slug": "x'; import os; os.remove('y') #"}, "project_slug", None),
-    ({"max_workers": "0"}, "max_workers", "'4'"),
-    ({"max_workers": "-2"}, "max_workers", "'4'"),
-    ({"max_workers": "four"}, "max_workers", "'4'"),
-    ({"max_workers": "1.5"}, "max_workers", "'4'"),
-    ({"max_workers": "²"}, "max_workers", "'4'"),
-    ({"max_workers": "100000"}, "max_workers", "'4'"),
-    ({"max_workers": "os.cpu_count()"}, "max_workers", "'4'"),
-    ({"author_email": "not an email"}, "author_email", "'you@example.com'"),
-    ({"author_email": 'a@b.c"\n[x]'}, "author_email", "'you@example.com'"),
+    # (answers, the prompt named in the message, the value shown)
+    ({"project_name": ""}, "project_name", ""),
+    ({"project_name": "   "}, "project_name", "   "),
+    ({"project_slug": "3d_render"}, "project_slug", "3d_render"),
+    ({"project_slug": "my-loop"}, "project_slug", "my-loop"),
+    ({"project_slug": "My_Loop"}, "project_slug", "My_Loop"),
+    ({"project_slug": "café"}, "project_slug", "café"),
+    ({"project_slug": "class"}, "project_slug", "class"),
+    ({"project_slug": "json"}, "project_slug", "json"),
+    ({"project_slug": "test"}, "project_slug", "test"),
+    ({"project_slug": "queue"}, "project_slug", "queue"),
+    ({"project_slug": "tests"}, "project_slug", "tests"),
+    ({"project_slug": "tqdm"}, "project_slug", "tqdm"),
+    ({"project_slug": "con"}, "project_slug", "con"),
+    ({"project_slug": "lpt1"}, "project_slug", "lpt1"),
+    ({"project_slug": "__init__"}, "project_slug", "__init__"),
+    ({"project_slug": "../../etc"}, "project_slug", "../../etc"),
+    ({"project_slug": "x'; import os #"}, "project_slug", "x'; import os #"),
+    ({"project_name": "🎉🎉"}, "project_slug", ""),  # nothing left to derive from
+    ({"project_name": "2024 Report"}, "project_slug", "2024_report"),
+    ({"project_name": "x" * 65}, "project_slug", "x" * 65),
+    ({"max_workers": "0"}, "max_workers", "0"),
+    ({"max_workers": "-2"}, "max_workers", "-2"),
+    ({"max_workers": "four"}, "max_workers", "four"),
+    ({"max_workers": "1.5"}, "max_workers", "1.5"),
+    ({"max_workers": "+4"}, "max_workers", "+4"),
+    ({"max_workers": "²"}, "max_workers", "²"),
+    ({"max_workers": "100000"}, "max_workers", "100000"),
+    ({"max_workers": "os.cpu_count()"}, "max_workers", "os.cpu_count()"),
+    ({"author_email": "not an email"}, "author_email", "not an email"),
+    ({"author_email": 'a@b.c"\n[x]'}, "author_email", 'a@b.c"\n[x]'),
 ]
 
 
-@pytest.mark.parametrize("answers, field, example", BAD_ANSWERS)
+@pytest.mark.parametrize("answers, field, shown", BAD_ANSWERS)
 def test_a_bad_answer_is_named_and_nothing_is_written(
-    render, tmp_path, capfd, answers, field, example
+    render, tmp_path, capfd, answers, field, shown
 ):
     with pytest.raises(FailedHookException):
         render(**answers)
     err = capfd.readouterr().err
-    value = next(iter(answers.values())) if field in answers else ""
-    assert f"error: {field} {value!r} is not accepted" in err
-    if example:
-        assert f"For example: {field}={example}" in err
+    assert f"error: {field} {shown!r} is not accepted" in err
+    assert f"For example: {field}={EXAMPLES[field]}" in err
     out = tmp_path / "out"
     assert not out.exists() or list(out.iterdir()) == []
 

@@ -128,3 +128,13 @@ def test_tqdm_disable_turns_the_bar_off(make_files):
     stdout, stderr = run.communicate(timeout=20)
     assert run.returncode == 0
     assert "1/1" not in stderr and "it/s" not in stderr and "item/s" not in stderr
+
+
+def test_the_bar_in_a_log_file_is_not_a_flood(make_files):
+    # stderr is a pipe here, as in CI: a few lines, not one per tenth of a second.
+    files = make_files(*["sleep 0.1"] * 20)
+    run = start(*files, "--workers", "1", env={"TQDM_DISABLE": None})
+    stdout, stderr = run.communicate(timeout=20)
+    assert run.returncode == 0
+    assert "20/20" in stderr
+    assert stderr.count("\r") <= 4
