@@ -83,7 +83,8 @@ def test_interrupt_stops_fast_keeps_results_leaves_no_workers(
 
 def test_interrupt_right_at_the_start(make_files, pool):
     run = start(*make_files(*["sleep 0.2"] * 10), "--pool", pool)
-    time.sleep(0.3)  # while the pool starts and the first items are submitted
+    assert "running 10 items" in run.stderr.readline()  # the pool starts next
+    time.sleep(0.05)  # while the pool starts and the first items are submitted
     os.killpg(run.pid, signal.SIGINT)
     stdout, stderr = run.communicate(timeout=10)
     assert run.returncode == 130, stderr
