@@ -201,6 +201,7 @@ def main(argv=None, tasks=default_tasks) -> int:
                 **options,
             )
     except ItemError as exc:
+        print(f"item #{exc.failure.index} raised:", file=sys.stderr)
         print(exc.failure.traceback.rstrip(), file=sys.stderr)
         print(
             f"error: {exc} (stopped after {finished_count} of {len(todo)} items "
@@ -258,9 +259,11 @@ def run(argv=None, tasks=default_tasks) -> None:
     except KeyboardInterrupt:  # before or after the run itself
         print("interrupted", file=sys.stderr)
         code = 130
-    if code in (130, 143) and threading.active_count() > 1:
-        # Threads of a thread pool cannot be stopped, and Python would wait for
-        # their current items at exit. Everything is written, so leave now.
+    if code != 0 and threading.active_count() > 1:
+        # The run stopped early and left a pool behind: threads of a thread pool
+        # cannot be stopped (Python would wait for their items at exit), and a
+        # process pool shut down early can print a spurious "Bad file descriptor"
+        # at exit (a CPython quirk). Everything is written, so leave now.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

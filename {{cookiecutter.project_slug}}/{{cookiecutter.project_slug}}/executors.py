@@ -9,15 +9,19 @@ from contextlib import contextmanager
 POOLS = ("process", "thread")
 
 
-def ignore_ctrl_c() -> None:
+def set_worker_signals() -> None:
+    """Runs first in each worker process."""
     # Ctrl-C reaches every process of the terminal. The main process handles it;
     # without this, each worker would also print its own KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the main process's SIGTERM handler; it should just
+    # end when the main process terminates it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def make_executor(pool: str, max_workers: int) -> Executor:
     if pool == "process":
-        return ProcessPoolExecutor(max_workers, initializer=ignore_ctrl_c)
+        return ProcessPoolExecutor(max_workers, initializer=set_worker_signals)
     if pool == "thread":
         return ThreadPoolExecutor(max_workers)
     raise ValueError(f"pool must be one of {POOLS}, not {pool!r}")
