@@ -95,5 +95,15 @@ def check_own_tests_pass(project: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+def check_project(project: Path) -> None:
+    """What every render must pass: valid files, ruff, the demo runs, own tests."""
+    check_files_are_valid(project)
+    check_ruff_is_clean(project)
+    done = run("-m", project.name, "--no-progress", cwd=project, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 40  # one JSON line per demo item
+    check_own_tests_pass(project)
+
+
 def pyproject(project: Path) -> dict:
     return tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
