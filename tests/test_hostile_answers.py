@@ -1,6 +1,7 @@
 """Answers full of quotes, backslashes, newlines, braces and emoji render valid files
 that keep the value intact."""
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -77,7 +78,12 @@ def test_a_hostile_project_still_runs_and_passes_its_tests(render):
 def test_typed_answers_are_not_rendered_as_templates(tmp_path, config_file):
     """At the prompt, what the user types is taken as text, braces and all."""
     value = "Loop {{ 7 * 7 }}"
-    answers = "\n".join([value, "", "", "", "", "", "", "", "", ""]) + "\n"
+    prompts = [
+        key
+        for key in json.loads((TEMPLATE / "cookiecutter.json").read_text())
+        if not key.startswith("_")
+    ]
+    answers = value + "\n" * len(prompts)  # the name, then Enter for each default
     done = subprocess.run(
         [
             sys.executable,

@@ -6,7 +6,9 @@ import json
 import pytest
 from conftest import (
     TEMPLATE,
+    check_files_are_valid,
     check_project,
+    check_ruff_is_clean,
     pyproject,
     run,
 )
@@ -20,7 +22,7 @@ CHOICES = {
 
 def test_every_choice_prompt_is_covered_here():
     # A new choice prompt must be added to the tests below.
-    assert set(CHOICES) == {"pool", "pattern", "license", "ci"}
+    assert set(CHOICES) == {"pool", "pattern", "distributed", "license", "ci"}
 
 
 def check_choices(project, slug, pool, pattern, max_workers="None"):
@@ -161,7 +163,11 @@ def test_the_cookiecutter_command_line(tmp_path, config_file):
     assert done.returncode == 0, done.stderr
     project = tmp_path / "fetch_all"
     check_choices(project, "fetch_all", "thread", "map")
-    check_project(project)
+    # The same files as the API's thread/map render, whose own tests run above.
+    check_files_are_valid(project)
+    check_ruff_is_clean(project)
+    done = run("-m", "fetch_all", "--no-progress", cwd=project, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_project_builds_a_wheel(render, tmp_path):
@@ -178,3 +184,35 @@ def test_the_project_builds_a_wheel(render, tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert list((tmp_path / "wheels").glob("parallel_loop-0.1.0-*.whl"))
+
+
+def test_distributed_dask_runs_on_a_cluster(render):
+    project = render(distributed="dask", pool="thread")
+    meta = pyproject(project)["project"]
+    assert meta["optional-dependencies"]["dask"] == ["dask[distributed]>=2024.1"]
+    assert "dask[distributed]>=2024.1" in meta["optional-dependencies"]["test"]
+    assert meta["dependencies"] == ["tqdm>=4.66"]  # Dask stays optional
+    assert (project / "tests" / "test_dask.py").is_file()
+    check_project(project)
+    done = run(
+        "-m",
+        "parallel_loop",
+        "--pool",
+        "dask",
+        "--workers",
+        "2",
+        "--no-progress",
+        cwd=project,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 40
+
+
+def test_distributed_none_leaves_no_trace_of_dask(render):
+    project = render(distributed="none")
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert "dask" not in path.read_text(encoding="utf-8").lower(), path
+    done = run("-m", "parallel_loop", "--pool", "dask", cwd=project)
+    assert done.returncode == 2 and "invalid choice: 'dask'" in done.stderr

@@ -17,7 +17,7 @@ def bench(*args):
 
 
 def test_waiting_work_is_sent_to_threads(make_files, capsys):
-    assert bench(*make_files(*["sleep 0.05"] * 16), "--sample", "16") == 0
+    assert bench(*make_files(*["sleep 0.03"] * 16), "--sample", "16") == 0
     out = capsys.readouterr().out
     assert "timing 16 items" in out
     lines = out.splitlines()
@@ -27,7 +27,7 @@ def test_waiting_work_is_sent_to_threads(make_files, capsys):
     assert {row[0] for row in rows} == {"serial", "thread", "process"}
     assert "recommendation: --pool thread --workers" in out
     recommended = out.split("--workers ")[1].split()[0]
-    assert int(recommended) >= 4  # 16 waits of 50 ms: threads overlap them
+    assert int(recommended) >= 4  # 16 waits of 30 ms: threads overlap them
 
 
 def test_computing_work_gets_a_table_and_a_recommendation(make_files, capsys):

@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import tasks as default_tasks
+from .executors import POOLS
 from .failures import Failure, ItemError, PoolError
 from .inputs import InputError, collect_files
 from .output import ResultWriter, label, open_for_append, read_finished, record
@@ -54,16 +55,27 @@ def parse_args(argv, tasks):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
     parser.add_argument(
         "--pool",
-        choices=["process", "thread"],
+        choices=POOLS,
         default=tasks.POOL,
+{%- if cookiecutter.distributed == "dask" %}
+        help="process: CPU-bound work; thread: I/O-bound work; dask: a Dask cluster "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --pool dask: the scheduler of a running cluster, such as "
+        "tcp://10.0.0.5:8786 (default: start a cluster here)",
+    )
+{%- else %}
         help="process: CPU-bound work; thread: I/O-bound work (default: %(default)s)",
     )
+{%- endif %}
     parser.add_argument(
         "--workers",
         type=positive_int,
-        default=tasks.MAX_WORKERS,
         metavar="N",
-        help="items run at once (default: tasks.MAX_WORKERS, or half the CPUs)",
+        help="items run at once (default: tasks.MAX_WORKERS, else half the CPUs)",
     )
     parser.add_argument(
         "--pattern",
@@ -97,6 +109,10 @@ def parse_args(argv, tasks):
         "--no-progress", action="store_true", help="no progress bar (or TQDM_DISABLE=1)"
     )
     args = parser.parse_args(argv)
+{%- if cookiecutter.distributed == "dask" %}
+    if args.scheduler and args.pool != "dask":
+        parser.error("--scheduler goes with --pool dask")
+{%- endif %}
     if args.resume and args.output is None:
         parser.error("--resume needs --output FILE: the file to resume from")
     if args.output and not args.resume and args.output.exists():
@@ -168,9 +184,25 @@ def main(argv=None, tasks=default_tasks) -> int:
         else:
             finished_count += 1
         writer.write(record(index, items[index], outcome))
+{%- if cookiecutter.distributed == "dask" %}
 
-    workers = args.workers or default_max_workers()
-    describe_run(args, len(todo), workers)
+    if args.pool == "dask":
+        import dask  # imported only when used: it is slow
+
+        # Dask's own setting, which DASK_SCHEDULER_ADDRESS can also make.
+        if args.scheduler:
+            dask.config.set({"scheduler-address": args.scheduler})
+        args.scheduler = dask.config.get("scheduler-address", None)
+    try:
+        workers, source = choose_workers(args, tasks)
+    except PoolError as exc:  # the scheduler could not be reached
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+{%- else %}
+
+    workers, source = choose_workers(args, tasks)
+{%- endif %}
+    describe_run(args, len(todo), workers, source)
     options = {
         "progress": not args.no_progress,
         "keep_going": args.keep_going,
@@ -237,14 +269,29 @@ def main(argv=None, tasks=default_tasks) -> int:
     return 1 if failures or unreadable_inputs else 0
 
 
-def describe_run(args, count: int, workers: int) -> None:
+def choose_workers(args, tasks) -> tuple[int, str]:
+    """How many items run at once, and where that number comes from."""
+    if args.workers:
+        return args.workers, "--workers"
+{%- if cookiecutter.distributed == "dask" %}
+    if args.pool == "dask" and args.scheduler:
+        from .executors import dask_cluster_size
+
+        cores = dask_cluster_size(args.scheduler)
+        return cores, f"all the cluster's cores, at {args.scheduler}"
+{%- endif %}
+    if tasks.MAX_WORKERS:
+        return tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
+    return default_max_workers(), "the default: half the CPUs; try --workers N"
+
+
+def describe_run(args, count: int, workers: int, source: str) -> None:
     """One line on stderr saying how the run is set up, and how to change it."""
     if args.serial:
         how = "serially, in this process"
     else:
         how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
-        if args.workers is None:
-            how += " (the default: half the CPUs; change it with --workers N)"
+        how += f" ({source})"
     tqdm.write(f"running {count} items: {how}", file=sys.stderr)
 
 

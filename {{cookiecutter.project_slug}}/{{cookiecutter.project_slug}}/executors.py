@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+{% if cookiecutter.distributed == "dask" -%}
+import logging
+{% endif -%}
 import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+{%- if cookiecutter.distributed == "dask" %}
+
+from .failures import PoolError
+
+POOLS = ("process", "thread", "dask")
+CONNECT_TIMEOUT = "10s"  # how long to try to reach a Dask scheduler
+# Ctrl-C reaches Dask's worker processes too; like ours, they leave it to the main
+# process, which stops the cluster.
+IGNORE_CTRL_C = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+{%- else %}
 
 POOLS = ("process", "thread")
+{%- endif %}
 
 
 def set_worker_signals() -> None:
@@ -31,6 +45,12 @@ def make_executor(pool: str, max_workers: int) -> Executor:
 def open_pool(pool: str, max_workers: int):
     """Like `with make_executor(...)`, but an error or Ctrl-C does not wait for the
     queued work: it is cancelled, and worker processes are ended at once."""
+{%- if cookiecutter.distributed == "dask" %}
+    if pool == "dask":
+        with open_dask_pool(max_workers) as executor:
+            yield executor
+        return
+{%- endif %}
     executor = make_executor(pool, max_workers)
     try:
         yield executor
@@ -45,3 +65,55 @@ def open_pool(pool: str, max_workers: int):
             process.join(timeout=2)
         raise
     executor.shutdown(wait=True)
+{%- if cookiecutter.distributed == "dask" %}
+
+
+@contextmanager
+def open_dask_pool(max_workers: int):
+    """A Dask cluster's concurrent.futures executor. With a scheduler address in
+    Dask's config (--scheduler, or DASK_SCHEDULER_ADDRESS), it uses that cluster;
+    otherwise it starts one here with max_workers processes, and stops it after."""
+    import dask
+    from dask.distributed import Client  # imported only when used: it is slow
+
+    address = dask.config.get("scheduler-address", None)
+    try:
+        if address:
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        else:
+            client = Client(
+                n_workers=max_workers,
+                threads_per_worker=1,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,  # we report failures ourselves
+                preload=[IGNORE_CTRL_C],  # runs in each worker process as it starts
+            )
+    except OSError as exc:
+        raise PoolError(
+            f"cannot reach the Dask scheduler at {address} ({exc}). Check the "
+            "address, and that `dask scheduler` runs there and is reachable."
+        ) from None
+    with client:
+        # pure=False: run every call, even two with the same arguments.
+        executor = client.get_executor(pure=False)
+        try:
+            yield executor
+        except BaseException:
+            executor.shutdown(wait=False)  # cancels what has not finished
+            raise
+        executor.shutdown(wait=True)
+
+
+def dask_cluster_size(address: str) -> int:
+    """How many items a running Dask cluster can work on at once."""
+    from dask.distributed import Client
+
+    try:
+        with Client(address, timeout=CONNECT_TIMEOUT) as client:
+            return max(1, sum(client.nthreads().values()))
+    except OSError as exc:
+        raise PoolError(
+            f"cannot reach the Dask scheduler at {address} ({exc}). Check the "
+            "address, and that `dask scheduler` runs there and is reachable."
+        ) from None
+{%- endif %}

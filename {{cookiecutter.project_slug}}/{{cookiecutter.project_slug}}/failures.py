@@ -93,16 +93,29 @@ def pool_errors(unfinished):
     """
     try:
         yield
-    except BrokenExecutor:
-        raise PoolError(
-            "a worker process died (killed, out of memory, or the loop body called "
-            f"os._exit or crashed the interpreter); unfinished: {unfinished()}. "
-            "Results finished so far are kept. Try fewer workers (--workers 1) if "
-            "memory ran out, --serial to see the problem in this process, and "
-            "--resume with --output to continue where the run stopped."
-        ) from None
     except Exception as exc:
+        if is_dead_worker(exc):
+            raise PoolError(
+                "a worker process died (killed, out of memory, or the loop body "
+                f"called os._exit or crashed the interpreter); unfinished: "
+                f"{unfinished()}. Results finished so far are kept. Try fewer "
+                "workers (--workers 1) if memory ran out, --serial to see the "
+                "problem in this process, and --resume with --output to continue "
+                "where the run stopped."
+            ) from None
         raise PoolError(
             "could not send work to or from a worker process "
             f"({type(exc).__name__}: {exc}). {HOW_TO_PICKLE}"
         ) from exc
+
+
+def is_dead_worker(exc: Exception) -> bool:
+    """A process pool raises BrokenExecutor when a worker process dies.
+{%- if cookiecutter.distributed == "dask" %} Dask retries
+    the item on other workers, and raises KilledWorker once they died too.{% endif %}"""
+{%- if cookiecutter.distributed == "dask" %}
+    # Checked by name: importing Dask here would slow down every start.
+    return isinstance(exc, BrokenExecutor) or type(exc).__name__ == "KilledWorker"
+{%- else %}
+    return isinstance(exc, BrokenExecutor)
+{%- endif %}
