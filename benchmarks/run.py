@@ -56,6 +56,7 @@ def render_project(into: Path) -> Path:
             no_input=True,
             output_dir=str(into / "out"),
             config_file=str(config),
+            extra_context={"distributed": "dask"},  # for the Dask contender
         )
     )
 
@@ -79,7 +80,7 @@ def start_dask_clusters() -> tuple[dict, dict, list]:
         cluster = LocalCluster(
             n_workers=processes,
             threads_per_worker=threads,
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
         startup[pool] = time.perf_counter() - started

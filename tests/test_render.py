@@ -79,6 +79,7 @@ def test_the_defaults(render):
                 "output",
                 "parallel",
                 "tasks",
+                "timeline",
             )
         ),
         *(
@@ -91,6 +92,7 @@ def test_the_defaults(render):
                 "test_cli",
                 "test_faults",
                 "test_parallel",
+                "test_timeline",
             )
         ),
     }

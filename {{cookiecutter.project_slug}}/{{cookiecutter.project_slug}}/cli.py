@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import tasks as default_tasks
+from . import timeline
 from .executors import POOLS
 from .failures import Failure, ItemError, PoolError
 from .inputs import InputError, collect_files
@@ -108,11 +109,20 @@ def parse_args(argv, tasks):
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (or TQDM_DISABLE=1)"
     )
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        metavar="FILE",
+        help="draw when and where each item ran to FILE (.png, .svg, .pdf); "
+        "needs the extra: pip install -e '.[timeline]'",
+    )
     args = parser.parse_args(argv)
 {%- if cookiecutter.distributed == "dask" %}
     if args.scheduler and args.pool != "dask":
         parser.error("--scheduler goes with --pool dask")
 {%- endif %}
+    if args.timeline and not timeline.available():
+        parser.error(timeline.MISSING)
     if args.resume and args.output is None:
         parser.error("--resume needs --output FILE: the file to resume from")
     if args.output and not args.resume and args.output.exists():
@@ -170,6 +180,7 @@ def main(argv=None, tasks=default_tasks) -> int:
     messages = sys.stdout if args.output else sys.stderr  # summary and failures
     writer = ResultWriter(stream)
     failures: list[Failure] = []
+    spans: list[timeline.Span] = []  # with --timeline: when and where items ran
     finished_count = 0
 
     def on_result(position: int, outcome) -> None:
@@ -183,6 +194,9 @@ def main(argv=None, tasks=default_tasks) -> int:
                 tqdm.write(outcome.describe(), file=sys.stderr)
         else:
             finished_count += 1
+        if isinstance(outcome, timeline.Span):
+            spans.append(outcome)
+            outcome = outcome.value
         writer.write(record(index, items[index], outcome))
 {%- if cookiecutter.distributed == "dask" %}
 
@@ -209,16 +223,20 @@ def main(argv=None, tasks=default_tasks) -> int:
         "on_result": on_result,
     }
     todo_items = [items[index] for index in todo]
+    item_func, numbered_func = tasks.process_item, tasks.process_numbered_item
+    if args.timeline:  # each call also reports when and where it ran
+        item_func = timeline.Timed(item_func)
+        numbered_func = timeline.Timed(numbered_func)
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
         if args.serial:
             numbered = args.pattern == "submit"
-            func = tasks.process_numbered_item if numbered else tasks.process_item
+            func = numbered_func if numbered else item_func
             run_serial(func, todo_items, numbered=numbered, **options)
         elif args.pattern == "submit":
             run_submit(
-                tasks.process_numbered_item,
+                numbered_func,
                 todo_items,
                 pool=args.pool,
                 max_workers=workers,
@@ -226,7 +244,7 @@ def main(argv=None, tasks=default_tasks) -> int:
             )
         else:
             run_map(
-                tasks.process_item,
+                item_func,
                 todo_items,
                 pool=args.pool,
                 max_workers=workers,
@@ -257,6 +275,10 @@ def main(argv=None, tasks=default_tasks) -> int:
             stream.close()
 
     seconds = time.perf_counter() - started
+    if args.timeline:
+        how = "serial" if args.serial else f"{args.pool} pool, {workers} worker(s)"
+        timeline.draw(spans, args.timeline, f"{len(spans)} items, {how}")
+        print(f"timeline: {args.timeline}", file=sys.stderr)
     print(
         f"done: {finished_count} of {len(todo)} items in {seconds:.1f} s, "
         f"{len(failures)} failed",

@@ -84,7 +84,7 @@ def open_dask_pool(max_workers: int):
             client = Client(
                 n_workers=max_workers,
                 threads_per_worker=1,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port: runs must not fight for one
                 silence_logs=logging.CRITICAL,  # we report failures ourselves
                 preload=[IGNORE_CTRL_C],  # runs in each worker process as it starts
             )
