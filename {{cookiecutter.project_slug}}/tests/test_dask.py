@@ -100,25 +100,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def cli(*args, env=None, **options):
-    """The command line with the loop body of fake_tasks.py, in a subprocess."""
-    path = os.pathsep.join([str(PROJECT), str(TESTS)])
-    env = {**os.environ, "PYTHONPATH": path, **(env or {})}
-    return subprocess.Popen(
-        [sys.executable, str(TESTS / "run_cli.py"), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        **options,
-    )
-
-
 @pytest.mark.parametrize("pattern", ["map", "submit"])
-def test_the_command_line_on_a_local_cluster(make_files, tmp_path, pattern):
+def test_the_command_line_on_a_local_cluster(make_files, tmp_path, pattern, start_cli):
     out = tmp_path / "results.jsonl"
     files = make_files("a", "bb", "fail", "dddd")
-    run = cli(
+    run = start_cli(
         *files,
         "--pool",
         "dask",
@@ -139,19 +125,10 @@ def test_the_command_line_on_a_local_cluster(make_files, tmp_path, pattern):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ps -g, signals")
-def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path):
+def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, start_cli):
     out = tmp_path / "results.jsonl"
     files = make_files(*["sleep 0.5"] * 20)
-    run = cli(
-        *files,
-        "--pool",
-        "dask",
-        "--workers",
-        "2",
-        "--output",
-        out,
-        start_new_session=True,
-    )
+    run = start_cli(*files, "--pool", "dask", "--workers", "2", "--output", out)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (
         out.exists() and out.read_text().count("\n") >= 2
@@ -182,7 +159,7 @@ def live_processes_in_group(group, grace=3.0):
         time.sleep(0.1)
 
 
-def test_the_command_line_against_a_separate_scheduler(make_files, tmp_path):
+def test_the_command_line_against_a_separate_scheduler(make_files, tmp_path, start_cli):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), str(TESTS)])}
@@ -219,7 +196,7 @@ def test_the_command_line_against_a_separate_scheduler(make_files, tmp_path):
     )
     try:
         out = tmp_path / "results.jsonl"
-        run = cli(
+        run = start_cli(
             *make_files("a", "bb", "ccc"),
             "--pool",
             "dask",
@@ -235,7 +212,7 @@ def test_the_command_line_against_a_separate_scheduler(make_files, tmp_path):
         results = [json.loads(line)["result"] for line in out.read_text().splitlines()]
         assert results == [1, 2, 3]
         # Dask's own environment variable names the cluster just as well.
-        run = cli(
+        run = start_cli(
             *make_files("dddd"),
             "--pool",
             "dask",

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,25 +12,6 @@ import pytest
 TESTS = Path(__file__).parent
 PROJECT = TESTS.parent
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def start(*args, env=None):
-    """Starts the command line in its own process group, as a terminal would."""
-    return subprocess.Popen(
-        [sys.executable, str(TESTS / "run_cli.py"), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=environment(env or {}),
-    )
-
-
-def environment(changes):
-    """os.environ with changes; a value of None removes the variable."""
-    path = os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, **changes}
-    return {name: value for name, value in env.items() if value is not None}
 
 
 def children(pid):
@@ -58,11 +38,11 @@ def wait_for_lines(path, count, timeout=20):
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_stops_fast_keeps_results_leaves_no_workers(
-    make_files, tmp_path, pool, sig, code
+    make_files, tmp_path, pool, sig, code, start_cli
 ):
     files = make_files(*["sleep 0.4"] * 40)
     out = tmp_path / "results.jsonl"
-    run = start(*files, "--pool", pool, "--workers", "2", "--output", out)
+    run = start_cli(*files, "--pool", pool, "--workers", "2", "--output", out)
     wait_for_lines(out, 2)
     workers = children(run.pid)
     if sig == signal.SIGINT:
@@ -81,8 +61,8 @@ def test_interrupt_stops_fast_keeps_results_leaves_no_workers(
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
 
 
-def test_interrupt_right_at_the_start(make_files, pool):
-    run = start(*make_files(*["sleep 0.2"] * 10), "--pool", pool)
+def test_interrupt_right_at_the_start(make_files, pool, start_cli):
+    run = start_cli(*make_files(*["sleep 0.2"] * 10), "--pool", pool)
     assert "running 10 items" in run.stderr.readline()  # the pool starts next
     time.sleep(0.05)  # while the pool starts and the first items are submitted
     os.killpg(run.pid, signal.SIGINT)
@@ -91,11 +71,11 @@ def test_interrupt_right_at_the_start(make_files, pool):
     assert "Traceback" not in stderr
 
 
-def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path):
+def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path, start_cli):
     # One worker finishes item 0, then dies on item 2; the other is mid-item 1.
     files = make_files("sleep 0.05", "sleep 0.6", "exit", *["sleep 0.1"] * 10)
     out = tmp_path / "results.jsonl"
-    run = start(*files, "--workers", "2", "--output", out, "--no-progress")
+    run = start_cli(*files, "--workers", "2", "--output", out, "--no-progress")
     stdout, stderr = run.communicate(timeout=20)
     assert run.returncode == 1
     assert "a worker process died" in stdout and "unfinished: items #1" in stdout
@@ -103,18 +83,18 @@ def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path):
     assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [0]
 
 
-def test_fail_fast_does_not_wait_for_the_rest(make_files, pool):
+def test_fail_fast_does_not_wait_for_the_rest(make_files, pool, start_cli):
     files = make_files("fail", *["sleep 0.5"] * 20)
     started = time.monotonic()
-    run = start(*files, "--pool", pool, "--workers", "2", "--no-progress")
+    run = start_cli(*files, "--pool", pool, "--workers", "2", "--no-progress")
     stdout, stderr = run.communicate(timeout=20)
     assert run.returncode == 1
     assert time.monotonic() - started < 4  # the 20 sleeps would take 5 s
     assert "item #0" in stderr
 
 
-def test_stdout_carries_only_results_even_with_a_bar(make_files):
-    run = start(
+def test_stdout_carries_only_results_even_with_a_bar(make_files, start_cli):
+    run = start_cli(
         *make_files("a", "bb", "fail"), "--keep-going", env={"TQDM_DISABLE": None}
     )
     stdout, stderr = run.communicate(timeout=20)
@@ -123,17 +103,17 @@ def test_stdout_carries_only_results_even_with_a_bar(make_files):
     assert "item/s" in stderr or "3/3" in stderr  # the bar went to stderr
 
 
-def test_tqdm_disable_turns_the_bar_off(make_files):
-    run = start(*make_files("a"), env={"TQDM_DISABLE": "1"})
+def test_tqdm_disable_turns_the_bar_off(make_files, start_cli):
+    run = start_cli(*make_files("a"), env={"TQDM_DISABLE": "1"})
     stdout, stderr = run.communicate(timeout=20)
     assert run.returncode == 0
     assert "1/1" not in stderr and "it/s" not in stderr and "item/s" not in stderr
 
 
-def test_the_bar_in_a_log_file_is_not_a_flood(make_files):
+def test_the_bar_in_a_log_file_is_not_a_flood(make_files, start_cli):
     # stderr is a pipe here, as in CI: a few lines, not one per tenth of a second.
     files = make_files(*["sleep 0.1"] * 12)
-    run = start(*files, "--workers", "1", env={"TQDM_DISABLE": None})
+    run = start_cli(*files, "--workers", "1", env={"TQDM_DISABLE": None})
     stdout, stderr = run.communicate(timeout=20)
     assert run.returncode == 0
     assert "12/12" in stderr
