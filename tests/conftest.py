@@ -91,8 +91,16 @@ def check_ruff_is_clean(project: Path) -> None:
 
 
 def check_own_tests_pass(project: Path) -> None:
-    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    try:
+        done = run(
+            "-m", "pytest", "-vv", "-p", "no:cacheprovider", cwd=project, timeout=600
+        )
+    except subprocess.TimeoutExpired as timeout:  # say where it hung
+        output = timeout.stdout or b""  # bytes, even with text=True
+        if isinstance(output, bytes):
+            output = output.decode(errors="replace")
+        raise AssertionError(f"the project's tests hung:\n{output[-6000:]}") from None
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
 
 
 def check_project(project: Path) -> None:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import dask
@@ -159,42 +160,39 @@ def live_processes_in_group(group, grace=3.0):
         time.sleep(0.1)
 
 
-def test_the_command_line_against_a_separate_scheduler(make_files, tmp_path, start_cli):
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), str(TESTS)])}
-    scheduler = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-dashboard",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_worker",
-            address,
-            "--nworkers",
-            "2",
-            "--nthreads",
-            "1",
-            "--no-dashboard",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+@contextmanager
+def separate_cluster(importable: bool):
+    """A scheduler and 2 workers started apart, as `dask scheduler` and `dask worker`
+    would be; importable says whether they can import this project."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    host, port = address[len("tcp://") :].split(":")
+    env = dict(os.environ)
+    if importable:
+        env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), str(TESTS)])
+    commands = [
+        ["distributed.cli.dask_scheduler", "--host", host, "--port", port],
+        ["distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1"],
+    ]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", *command, "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=TESTS.anchor,
+            env=env,
+        )
+        for command in commands
+    ]
     try:
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_the_command_line_against_a_separate_scheduler(make_files, tmp_path, start_cli):
+    with separate_cluster(importable=True) as address:
         out = tmp_path / "results.jsonl"
         run = start_cli(
             *make_files("a", "bb", "ccc"),
@@ -221,9 +219,14 @@ def test_the_command_line_against_a_separate_scheduler(make_files, tmp_path, sta
         )
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
-        assert f"(all the cluster's cores, at {address})" in stderr
         assert json.loads(stdout)["result"] == 4
-    finally:
-        for process in (worker, scheduler):
-            process.terminate()
-            process.wait(timeout=30)
+
+
+def test_a_cluster_that_cannot_import_the_project_says_so(make_files, start_cli):
+    with separate_cluster(importable=False) as address:
+        run = start_cli(
+            *make_files("a"), "--pool", "dask", "--scheduler", address, "--no-progress"
+        )
+        stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert "install it there too (pip install .)" in stderr

@@ -68,6 +68,10 @@ HOW_TO_PICKLE = (
     "process by pickling them. Define the loop body with def at module level (as in "
     "tasks.py), pass file paths rather than open files, return plain data; or use "
     "the thread pool (--pool thread), which needs no pickling."
+{%- if cookiecutter.distributed == "dask" %}
+    " On a Dask cluster, the scheduler and every worker must also be able to import "
+    "this project: install it there too (pip install .)."
+{%- endif %}
 )
 
 

@@ -112,8 +112,9 @@ def run_submit(
         bar_lock = threading.Lock()  # done-callbacks run in the pool's threads
 
         def advance_bar(batch_size, future):
-            with bar_lock:
-                bar.update(batch_size)
+            if not future.cancelled() and future.exception() is None:
+                with bar_lock:
+                    bar.update(batch_size)
 
         for first, batch in numbered_batches(items, total, max_workers, pool):
             # A bounded number of batches in flight: memory stays flat however
