@@ -89,7 +89,7 @@ def start_dask_clusters() -> tuple[dict, dict, list]:
     return addresses, startup, clusters
 
 
-def all_contenders(parallel, dask_addresses=None) -> dict:
+def all_contenders(parallel) -> dict:
     runs = {
         "serial": contenders.serial,
         "naive_submit": contenders.naive_submit,
@@ -100,8 +100,6 @@ def all_contenders(parallel, dask_addresses=None) -> dict:
     }
     for pattern in ("map", "submit"):
         runs[f"ours_{pattern}"] = contenders.ours(pattern, parallel)
-    if dask_addresses:
-        runs["ours_map_dask"] = contenders.ours_on_dask(parallel, dask_addresses)
     return runs
 
 
@@ -221,46 +219,52 @@ def main() -> None:
         return
 
     repeats = 3 if args.quick else 7
+    few = max(3, repeats // 2)  # for the workloads that take seconds per run
     with tempfile.TemporaryDirectory() as scratch:
         project = render_project(Path(scratch))
         parallel = import_parallel(project)
-        print("starting local Dask clusters (timed apart)", flush=True)
-        dask_addresses, report_startup, clusters = start_dask_clusters()
-        runs = all_contenders(parallel, dask_addresses)
         report = Report(repeats)
-        report.dask_startup = report_startup
+        workloads_to_run = {
+            "overhead": (workloads.trivial, list(range(20_000)), "process", 2, repeats),
+            "cpu": (
+                workloads.spin,
+                [workloads.loops_for(0.05)] * 40,
+                "process",
+                2,
+                few,
+            ),
+            "io": (workloads.wait, [0.02] * 400, "thread", 16, 3),
+            "payload": (
+                workloads.reverse,
+                [os.urandom(1_000_000) for _ in range(200)],
+                "process",
+                2,
+                few,
+            ),
+        }
+        runs = all_contenders(parallel)
+        for name, (func, items, pool, workers, times) in workloads_to_run.items():
+            print(f"{name}: {len(items)} items, {workers} {pool} workers", flush=True)
+            setattr(report, name, measure(runs, func, items, pool, workers, times))
 
-        print("overhead: 20,000 trivial items, process pool, 2 workers", flush=True)
-        items = list(range(20_000))
-        report.overhead = measure(runs, workloads.trivial, items, "process", 2, repeats)
-
-        print("CPU-bound: 40 items of ~50 ms, process pool, 2 workers", flush=True)
-        items = [workloads.loops_for(0.05)] * 40
-        report.cpu = measure(
-            runs, workloads.spin, items, "process", 2, max(3, repeats // 2)
-        )
-
-        print("I/O-bound: 400 waits of 20 ms, thread pool, 16 workers", flush=True)
-        items = [0.02] * 400
-        report.io = measure(runs, workloads.wait, items, "thread", 16, 3)
-
-        print(
-            "payload: 200 items of 1 MB in and out, process pool, 2 workers", flush=True
-        )
-        items = [os.urandom(1_000_000) for _ in range(200)]
-        report.payload = measure(
-            runs, workloads.reverse, items, "process", 2, max(3, repeats // 2)
-        )
-
-        print(
-            "scaling: 1,000 to 1,000,000 trivial items, in fresh processes", flush=True
-        )
+        print("scaling: 1,000 to 1,000,000 trivial items, fresh processes", flush=True)
         report.scaling = scaling(project, 3 if not args.quick else 1)
+
+        # Dask apart: its idle clusters would slow the other contenders down.
+        print("Dask: the same workloads on local clusters", flush=True)
+        addresses, report.dask_startup, clusters = start_dask_clusters()
+        dask_runs = {
+            "serial": runs["serial"],
+            "ours_map": runs["ours_map"],
+            "ours_map_dask": contenders.ours_on_dask(parallel, addresses),
+        }
+        for name, (func, items, pool, workers, times) in workloads_to_run.items():
+            report.dask[name] = measure(dask_runs, func, items, pool, workers, times)
+        for cluster in clusters:
+            cluster.close()
 
         print("the template's own speed", flush=True)
         report.template = template_speed(project, 5)
-        for cluster in clusters:
-            cluster.close()
 
     print()
     print(report.markdown())
@@ -276,6 +280,7 @@ class Report:
         self.scaling = {}
         self.template = {}
         self.dask_startup = {}
+        self.dask = {}  # workload -> {contender: median seconds}, measured apart
 
     def overhead_us(self, name: str) -> float:
         return (self.overhead[name] - self.overhead["serial"]) / 20_000 * 1e6
@@ -402,24 +407,8 @@ class Report:
             "| --- | --- | --- | --- |",
         ]
         lines += [f"| {t} | {f} | {a} | {m} |" for t, f, a, m in self.targets()]
-        if "ours_map_dask" in self.overhead:
-            dask_us = self.overhead_us("ours_map_dask")
-            process_us = self.overhead_us("ours_map")
-            lines += [
-                "",
-                "## Dask",
-                "",
-                f"- a local cluster starts in {self.dask_startup['process']:.2f} s "
-                f"(2 processes) and {self.dask_startup['thread']:.2f} s (16 threads);"
-                " that is not in the figures above, which reuse a running cluster",
-                f"- overhead per item: {dask_us:.2f} µs on Dask against "
-                f"{process_us:.2f} µs on the process pool: Dask adds "
-                f"{dask_us - process_us:.2f} µs per item (a connection to the "
-                "scheduler and about a millisecond per batch)",
-                f"- with 2 workers, Dask beats the serial loop once an item takes more "
-                f"than about {2 * dask_us:.0f} µs; on one machine the process pool is "
-                "always cheaper, so Dask pays off when a cluster adds cores",
-            ]
+        if self.dask:
+            lines += self.dask_markdown()
         lines += [
             "",
             "## The template's own speed",
@@ -432,6 +421,39 @@ class Report:
         if with_plot:
             lines += ["", f"![scaling and speedups]({with_plot})"]
         return "\n".join(lines) + "\n"
+
+    def dask_markdown(self) -> list[str]:
+        dask = self.dask
+
+        def overhead(name):
+            trivial = dask["overhead"]
+            return (trivial[name] - trivial["serial"]) / 20_000 * 1e6
+
+        rows = []
+        for name in ("ours_map", "ours_map_dask"):
+            rows.append(
+                f"| {name} | {overhead(name):.2f} "
+                f"| {dask['cpu']['serial'] / dask['cpu'][name]:.2f} "
+                f"| {dask['io']['serial'] / dask['io'][name]:.2f} "
+                f"| {200 / dask['payload'][name]:.0f} |"
+            )
+        added = overhead("ours_map_dask") - overhead("ours_map")
+        return [
+            "",
+            "## Dask (measured after the others, against a running local cluster)",
+            "",
+            "| contender | overhead µs/item | CPU speedup | I/O speedup | payload MB/s |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+            f"- a local cluster starts in {self.dask_startup['process']:.2f} s (2 "
+            f"processes) and {self.dask_startup['thread']:.2f} s (16 threads), not "
+            "counted above; each run also connects to the scheduler",
+            f"- Dask adds {added:.0f} µs per item to the process pool's overhead; with "
+            f"2 workers it beats the serial loop once an item takes more than about "
+            f"{2 * overhead('ours_map_dask'):.0f} µs. On one machine the process "
+            "pool is always cheaper: Dask pays off when a cluster adds machines",
+        ]
 
     def plot(self) -> str:
         import matplotlib

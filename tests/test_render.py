@@ -61,6 +61,7 @@ def test_the_defaults(render):
     assert (project / "LICENSE").read_text().startswith("MIT License")
     assert (project / ".github" / "workflows" / "tests.yml").is_file()
     expected = {
+        ".github/workflows/template-updates.yml",
         ".github/workflows/tests.yml",
         ".gitignore",
         "LICENSE",

@@ -212,6 +212,6 @@ def test_default_max_workers_respects_taskset():
 
 
 def test_process_pools_send_items_in_chunks_threads_one_by_one():
-    assert chunk_size(20_000, 2, "process") == 156  # 64 chunks per worker
+    assert chunk_size(20_000, 2, "process") == 312  # 32 chunks per worker
     assert chunk_size(40, 2, "process") == 1  # few items: one at a time
     assert chunk_size(20_000, 2, "thread") == 1

@@ -31,9 +31,9 @@ from .failures import (
 )
 
 # Sending work to a process costs about 100 µs, so process pools get items in
-# chunks. 64 chunks per worker amortize that cost, keep the bar moving, and leave
-# a worker at most 1/64 of its share to finish alone at the end.
-CHUNKS_PER_WORKER = 64
+# chunks. 32 chunks per worker amortize that cost, keep the bar moving, and leave
+# a worker at most 1/32 of its share to finish alone at the end.
+CHUNKS_PER_WORKER = 32
 
 
 def default_max_workers() -> int:

@@ -54,10 +54,21 @@ def draw(spans: list[Span], path, title: str) -> None:
     matplotlib.use("Agg")  # no window: draw straight to the file
     import matplotlib.pyplot as plt
 
+    rows = len({span.worker for span in spans})
+    figure, axes = plt.subplots(figsize=(9, 0.5 + 0.45 * max(1, rows)))
+    draw_on(axes, spans, title)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def draw_on(axes, spans: list[Span], title: str) -> None:
+    """Draws the spans on matplotlib axes: a row per worker, a bar per item."""
+    from matplotlib import colormaps
+
     workers = list(dict.fromkeys(span.worker for span in spans))  # first come first
     origin = min((span.start for span in spans), default=0.0)
-    figure, axes = plt.subplots(figsize=(9, 0.5 + 0.45 * max(1, len(workers))))
-    colors = plt.get_cmap("tab10").colors
+    colors = colormaps["tab10"].colors
     for row, worker in enumerate(workers):
         bars = [
             (s.start - origin, s.end - s.start) for s in spans if s.worker == worker
@@ -67,10 +78,7 @@ def draw(spans: list[Span], path, title: str) -> None:
     axes.set_yticks(
         range(len(workers)), [f"worker {n + 1}" for n in range(len(workers))]
     )
-    axes.invert_yaxis()
+    axes.set_ylim(len(workers) - 0.5, -0.5)  # worker 1 on top
     axes.set_xlabel("seconds since the first item started")
     axes.set_title(title)
     axes.set_xlim(left=0)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)

@@ -1,0 +1,119 @@
+"""The guide's code samples run, and print what the guide says they print."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+from conftest import TEMPLATE, run
+from cookiecutter.main import cookiecutter
+
+DOCS = TEMPLATE / "docs"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+
+
+def blocks(page):
+    return FENCE.findall(page.read_text(encoding="utf-8"))
+
+
+def python_samples():
+    """(code, the output the guide shows or None) of every ```python block."""
+    for page in sorted(DOCS.glob("*.md")):
+        found = blocks(page)
+        for number, (language, code) in enumerate(found):
+            if language != "python":
+                continue
+            after = found[number + 1] if number + 1 < len(found) else ("", "")
+            expected = after[1] if after[0] == "text" else None
+            yield pytest.param(code, expected, id=f"{page.stem}-{number}")
+
+
+def render(scratch, **answers):
+    config = scratch / "config.yaml"
+    config.write_text(json.dumps({"replay_dir": str(scratch / "replay")}))
+    return cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        output_dir=str(scratch / "out"),
+        config_file=str(config),
+        extra_context=answers,
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project with the defaults, as the samples say."""
+    return render(tmp_path_factory.mktemp("docs"))
+
+
+@pytest.fixture(scope="module")
+def project_with_dask(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("docs-dask"), distributed="dask")
+
+
+def test_the_guide_has_samples():
+    assert len(list(python_samples())) >= 6
+
+
+@pytest.mark.parametrize("code, expected", list(python_samples()))
+def test_a_sample_runs_and_prints_what_the_guide_shows(
+    project, tmp_path, code, expected
+):
+    script = tmp_path / "sample.py"
+    script.write_text(code)
+    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": project}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    if expected is not None:
+        pattern = ".*?".join(map(re.escape, expected.strip().split("...")))
+        assert re.fullmatch(pattern, done.stdout.strip(), re.S), done.stdout
+
+
+def test_command_lines_in_the_docs_use_real_options(project_with_dask):
+    """Every `python -m <package> ...` in a shell block uses options that exist."""
+    project = project_with_dask
+    help_text = run("-m", "parallel_loop", "--help", cwd=project).stdout
+    help_text += run("-m", "parallel_loop", "bench", "--help", cwd=project).stdout
+    pages = [
+        *DOCS.glob("*.md"),
+        TEMPLATE / "README.md",
+        TEMPLATE / "{{cookiecutter.project_slug}}" / "README.md",
+    ]
+    checked = 0
+    for page in pages:
+        for _, code in blocks(page):
+            for line in code.splitlines():
+                if not line.startswith("python -m "):
+                    continue
+                words = shlex.split(line.split("  #")[0])
+                if (
+                    words[2] not in ("parallel_loop", "<package>")
+                    and "{{" not in words[2]
+                ):
+                    continue
+                for word in words[3:]:
+                    if word.startswith("--"):
+                        assert word.split("=")[0] in help_text, (page.name, line)
+                checked += 1
+    assert checked >= 6  # the docs and READMEs show at least these many
+
+
+def test_the_pictures_are_made_by_the_script_and_shown(tmp_path):
+    done = run(str(DOCS / "make_pictures.py"), "--out", str(tmp_path), timeout=300)
+    assert done.returncode == 0, done.stderr
+    for name in ("timeline-cpu.png", "timeline-io.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+        committed = DOCS / "images" / name
+        assert committed.read_bytes().startswith(b"\x89PNG"), committed
+        assert f"images/{name}" in (DOCS / "concurrency-and-parallelism.md").read_text()
+        assert f"docs/images/{name}" in (TEMPLATE / "README.md").read_text()
