@@ -15,7 +15,7 @@ PROMPTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__prompts__"
 SESSION = [
     ("project_name", "Parallel Loop", "Image Tools"),
     ("project_slug", "image_tools", ""),
-    ("description", "Runs a slow for loop in parallel, with a progress bar.", ""),
+    ("description", "Runs a slow loop in parallel, with a progress bar.", ""),
     ("author_name", "Your Name", "Ada Lovelace"),
     ("author_email", "you@example.com", ""),
     ("pool", "1", "2"),
@@ -32,7 +32,10 @@ def test_every_prompt_is_covered_here():
 
 
 def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
-    env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1", "COLUMNS": "200"}
+    # An 80-column terminal: every question and choice must fit on its line, since
+    # expect_exact would not find one that wrapped.
+    env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
+    env.pop("COLUMNS", None)
     terminal = pexpect.spawn(
         sys.executable,
         [
@@ -46,7 +49,7 @@ def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
         ],
         encoding="utf-8",
         timeout=60,
-        dimensions=(60, 200),
+        dimensions=(60, 80),
         env=env,
     )
     for key, default, answer in SESSION:
