@@ -7,7 +7,12 @@ import sys
 import pytest
 from conftest import TEMPLATE, read
 
-pexpect = pytest.importorskip("pexpect", reason="pseudo-terminals: POSIX only")
+if sys.platform == "win32":
+    pytest.skip(
+        "pexpect drives pseudo-terminals, which are POSIX only", allow_module_level=True
+    )
+
+import pexpect  # noqa: E402
 
 PROMPTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__prompts__"]
 
