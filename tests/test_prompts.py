@@ -18,8 +18,9 @@ PROMPTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__prompts__"
 
 # (prompt, the default shown, what the newcomer types)
 SESSION = [
-    ("project_name", "Parallel Loop", "Image Tools"),
-    ("project_slug", "image_tools", ""),
+    # Typed braces are text, not a template: the name keeps them.
+    ("project_name", "Parallel Loop", "Image Tools {{ 7 * 7 }}"),
+    ("project_slug", "image_tools_7_7", ""),
     ("description", "Runs a slow loop in parallel, with a progress bar.", ""),
     ("author_name", "Your Name", "Ada Lovelace"),
     ("author_email", "you@example.com", ""),
@@ -72,10 +73,10 @@ def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
     terminal.close()
     assert terminal.exitstatus == 0, terminal.before
 
-    project = tmp_path / "image_tools"
-    tasks = read(project / "image_tools" / "tasks.py")
+    project = tmp_path / "image_tools_7_7"
+    tasks = read(project / "image_tools_7_7" / "tasks.py")
     assert 'POOL = "thread"' in tasks and "MAX_WORKERS = 8\n" in tasks
     assert 'PATTERN = "submit"' in tasks
     assert not (project / "LICENSE").exists() and not (project / ".github").exists()
     assert "Ada Lovelace" in read(project / "pyproject.toml")
-    assert read(project / "README.md").startswith("# Image Tools\n")
+    assert read(project / "README.md").startswith("# Image Tools {{ 7 * 7 }}\n")
