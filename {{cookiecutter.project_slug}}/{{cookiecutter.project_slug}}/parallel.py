@@ -1,8 +1,8 @@
 """The two patterns for running a loop body in parallel, with a progress bar.
 
-    run_map     executor.map(func, items), wrapped in tqdm: calls func(item)
-    run_submit  executor.submit(...) per batch, a done-callback advancing tqdm:
-                calls func(index, item), for loop bodies that need more than the item
+    run_map     executor.map over batches of items, wrapped in tqdm: calls func(item)
+    run_submit  executor.submit per batch, a done-callback advancing tqdm: calls
+                func(index, item), for loop bodies that need more than the item
 
 pool="process" runs them on a ProcessPoolExecutor: for CPU-bound work, since each
 worker process has its own interpreter and its own GIL. pool="thread" runs them on a
