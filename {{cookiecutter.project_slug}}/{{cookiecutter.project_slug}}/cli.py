@@ -162,9 +162,9 @@ def main(argv=None, tasks=default_tasks) -> int:
         parser.error(str(exc))
     todo = list(range(len(items)))  # indexes of the items to run
     if args.resume and args.output.exists():
-        finished, unreadable = read_finished(args.output)
-        if unreadable:
-            warn(f"{args.output}: skipped {unreadable} unreadable line(s)")
+        finished, cut_lines = read_finished(args.output)
+        if cut_lines:
+            warn(f"{args.output}: skipped {cut_lines} unreadable line(s)")
         for index, name in finished.items():
             if index >= len(items) or label(items[index]) != name:
                 parser.error(
