@@ -50,15 +50,15 @@ def make_files(tmp_path):
 def start_cli():
     """start_cli(*args, env=changes) starts the command line, with the loop body of
     fake_tasks.py, in its own process group as a terminal would. env changes the
-    environment; a value of None removes a variable."""
+    environment; a value of None removes a variable. stderr may be a file."""
 
-    def start(*args, env=None):
+    def start(*args, env=None, stderr=subprocess.PIPE):
         path = os.pathsep.join([str(TESTS.parent), str(TESTS)])
         changed = {**os.environ, "PYTHONPATH": path, **(env or {})}
         return subprocess.Popen(
             [sys.executable, str(TESTS / "run_cli.py"), *map(str, args)],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             text=True,
             start_new_session=True,
             env={name: value for name, value in changed.items() if value is not None},

@@ -27,13 +27,16 @@ def children(pid):
     return found
 
 
-def wait_for_lines(path, count, timeout=20):
+def wait_for(condition, timeout=20):
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= count:
-            return
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the run")
         time.sleep(0.05)
-    raise AssertionError(f"{path} never had {count} lines")
+
+
+def wait_for_lines(path, count):
+    wait_for(lambda: path.exists() and len(path.read_text().splitlines()) >= count)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -61,14 +64,16 @@ def test_interrupt_stops_fast_keeps_results_leaves_no_workers(
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
 
 
-def test_interrupt_right_at_the_start(make_files, pool, start_cli):
-    run = start_cli(*make_files(*["sleep 0.2"] * 10), "--pool", pool)
-    assert "running 10 items" in run.stderr.readline()  # the pool starts next
-    time.sleep(0.05)  # while the pool starts and the first items are submitted
-    os.killpg(run.pid, signal.SIGINT)
-    stdout, stderr = run.communicate(timeout=10)
-    assert run.returncode == 130, stderr
-    assert "Traceback" not in stderr
+def test_interrupt_right_at_the_start(make_files, tmp_path, pool, start_cli):
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        run = start_cli(*make_files(*["sleep 0.2"] * 10), "--pool", pool, stderr=stderr)
+        wait_for(lambda: "running 10 items" in log.read_text())  # the pool starts next
+        time.sleep(0.05)  # while the pool starts and the first items are submitted
+        os.killpg(run.pid, signal.SIGINT)
+        run.communicate(timeout=10)
+    assert run.returncode == 130, log.read_text()
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path, start_cli):
