@@ -8,24 +8,16 @@ recommends a pool and a worker count for this workload on this machine.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 from .cli import positive_int
 from .failures import Failure
 from .inputs import InputError, collect_files
-from .parallel import default_max_workers, run_map, run_serial
+from .parallel import default_max_workers, run_map, run_serial, usable_cpus
 
 # A setting at most this much slower than the fastest, with fewer workers, is
 # recommended instead: it leaves the rest of the machine free.
 CLOSE_ENOUGH = 1.10
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def worker_counts(pool: str, cpus: int) -> list[int]:

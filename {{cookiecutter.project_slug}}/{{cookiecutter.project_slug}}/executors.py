@@ -89,10 +89,7 @@ def open_dask_pool(max_workers: int):
                 preload=[IGNORE_CTRL_C],  # runs in each worker process as it starts
             )
     except OSError as exc:
-        raise PoolError(
-            f"cannot reach the Dask scheduler at {address} ({exc}). Check the "
-            "address, and that `dask scheduler` runs there and is reachable."
-        ) from None
+        raise unreachable(address, exc) from None
     with client:
         # pure=False: run every call, even two with the same arguments.
         executor = client.get_executor(pure=False)
@@ -112,8 +109,12 @@ def dask_cluster_size(address: str) -> int:
         with Client(address, timeout=CONNECT_TIMEOUT) as client:
             return max(1, sum(client.nthreads().values()))
     except OSError as exc:
-        raise PoolError(
-            f"cannot reach the Dask scheduler at {address} ({exc}). Check the "
-            "address, and that `dask scheduler` runs there and is reachable."
-        ) from None
+        raise unreachable(address, exc) from None
+
+
+def unreachable(address: str, exc: OSError) -> PoolError:
+    return PoolError(
+        f"cannot reach the Dask scheduler at {address} ({exc}). Check the "
+        "address, and that `dask scheduler` runs there and is reachable."
+    )
 {%- endif %}

@@ -38,11 +38,14 @@ CHUNKS_PER_WORKER = 32
 
 def default_max_workers() -> int:
     """os.cpu_count() // 2, made safe: never 0, and only the CPUs we may use."""
+    return max(1, usable_cpus() // 2)
+
+
+def usable_cpus() -> int:
     try:
-        cpus = len(os.sched_getaffinity(0))  # respects taskset and cpusets (Linux)
+        return len(os.sched_getaffinity(0))  # respects taskset and cpusets (Linux)
     except AttributeError:  # macOS and Windows have no affinity call
-        cpus = os.cpu_count() or 1  # cpu_count() may return None
-    return max(1, cpus // 2)
+        return os.cpu_count() or 1  # cpu_count() may return None
 
 
 def chunk_size(total: int, max_workers: int, pool: str) -> int:
