@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import InvalidStateError
 from pathlib import Path
 
 from tqdm import tqdm
@@ -323,6 +324,7 @@ def raise_terminated(signum, frame):
 
 def run(argv=None, tasks=default_tasks) -> None:
     """The console script and `python -m` entry point."""
+    threading.excepthook = quiet_stopped_pool
     try:
         code = main(argv, tasks)
     except KeyboardInterrupt:  # before or after the run itself
@@ -337,3 +339,11 @@ def run(argv=None, tasks=default_tasks) -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def quiet_stopped_pool(args) -> None:
+    """Python 3.10 and 3.11 (fixed in 3.12): when a run stops early, the process
+    pool's manager thread may fail on futures that were already cancelled, and
+    print InvalidStateError. Nothing is lost; every other error still prints."""
+    if not isinstance(args.exc_value, InvalidStateError):
+        threading.__excepthook__(args)
