@@ -1,23 +1,17 @@
-"""The command line, end to end, with the loop body of fake_tasks.py."""
+"""The command line, in this process, with the loop body of fake_tasks.py."""
 
+import io
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import fake_tasks
 import pytest
 
-from {{ cookiecutter.project_slug }}.cli import (
-    main,
-)
-from {{ cookiecutter.project_slug }}.inputs import (
-    collect_files,
-)
-
-PROJECT = Path(__file__).parent.parent
-PACKAGE = main.__module__.split(".")[0]
+from {{ cookiecutter.project_slug }}.cli import main
+from {{ cookiecutter.project_slug }}.output import label
+from {{ cookiecutter.project_slug }}.sources import collect_files
 
 
 def cli(*args):
@@ -25,60 +19,145 @@ def cli(*args):
 
 
 def records(text):
-    return [json.loads(line) for line in text.splitlines()]
+    """The JSON lines, parsed strictly: NaN or Infinity would fail here."""
+
+    def no_constants(name):
+        raise ValueError(f"not strict JSON: {name}")
+
+    return [json.loads(line, parse_constant=no_constants) for line in text.splitlines()]
+
+
+def by_index(text):
+    return {r["index"]: r.get("result", r.get("error")) for r in records(text)}
+
+
+def usage_error(capsys, *args) -> str:
+    with pytest.raises(SystemExit) as exit:
+        cli(*args)
+    assert exit.value.code == 2
+    return capsys.readouterr().err
 
 
 @pytest.mark.parametrize("how", [[], ["--pattern", "submit"], ["--serial"]])
-def test_results_of_files_and_walked_directories(
-    tmp_path, make_files, capsys, pool, how
-):
+def test_files_and_walked_directories(tmp_path, make_files, capsys, pool, how):
     a, b, c = make_files("a", "bb", "ccc")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "d.txt").write_text("dddd")
-    assert cli(a, tmp_path / "sub", c, b, "--pool", pool, *how) == 0
+    sub = tmp_path / "sub"
+    (sub / "deeper").mkdir(parents=True)
+    (sub / "z.txt").write_text("zzzzz")
+    (sub / ".hidden").write_text("hh")
+    (sub / "deeper" / "d.txt").write_text("dddd")
+    assert cli(a, sub, c, b, a, "--pool", pool, *how) == 0
     out, err = capsys.readouterr()
-    results = {r["index"]: (Path(r["item"]).name, r["result"]) for r in records(out)}
-    assert results == {
+    found = {r["index"]: (Path(r["item"]).name, r["result"]) for r in records(out)}
+    assert found == {  # a folder's files (sorted), then its folders'; no repeats
         0: ("item0000.txt", 1),
-        1: ("d.txt", 4),
-        2: ("item0002.txt", 3),
-        3: ("item0001.txt", 2),
+        1: (".hidden", 2),
+        2: ("z.txt", 5),
+        3: ("d.txt", 4),
+        4: ("item0002.txt", 3),
+        5: ("item0001.txt", 2),
     }
-    assert "done: 4 of 4 items" in err and "0 failed" in err
+    assert "done: 6 of 6 items" in err and "0 failed" in err
 
 
-def test_the_demo_runs_with_no_inputs():
-    # Runs your tasks.py on demo_items(): keep them few and quick.
-    done = subprocess.run(
-        [sys.executable, "-m", PACKAGE, "--no-progress"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert all("result" in r for r in records(done.stdout))
-    assert "done:" in done.stderr
+def test_lines_of_a_file_are_the_items(tmp_path, capsys):
+    listing = tmp_path / "urls.txt"
+    listing.write_text("http://a.example/x\n\n  bb  \r\nccc")
+    assert cli("--lines", listing, "--pool", "thread") == 0
+    assert by_index(capsys.readouterr().out) == {0: 18, 1: 2, 2: 3}
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
-def test_bad_worker_counts_are_usage_errors(value, capsys):
-    with pytest.raises(SystemExit) as exit:
-        cli("--workers", value)
-    assert exit.value.code == 2
-    assert f"must be a whole number from 1 up, not '{value}'" in capsys.readouterr().err
+def test_lines_from_standard_input(monkeypatch, capsys):
+    stdin = io.TextIOWrapper(io.BytesIO(b"1\n2\n3\n4\n"))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert cli("--lines", "-", "--pattern", "submit") == 0
+    found = records(capsys.readouterr().out)
+    assert sorted((r["index"], r["item"]) for r in found) == [
+        (0, "1"),
+        (1, "2"),
+        (2, "3"),
+        (3, "4"),
+    ]
 
 
-def test_a_missing_input_is_a_usage_error(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit:
-        cli(tmp_path / "nope.txt")
-    assert exit.value.code == 2
-    assert "no such file or directory" in capsys.readouterr().err
-
-
-def test_empty_input_has_nothing_to_do(tmp_path, capsys):
-    assert cli(tmp_path) == 0
+def test_an_empty_lines_file_has_nothing_to_do(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    assert cli("--lines", empty) == 0
     assert "nothing to do" in capsys.readouterr().err
+
+
+def test_lines_that_are_not_utf8_are_named(tmp_path, capsys):
+    listing = tmp_path / "latin1.txt"
+    listing.write_bytes(b"ok\ncaf\xe9\n")
+    err = usage_error(capsys, "--lines", listing)
+    assert "line 2: not valid UTF-8" in err
+
+
+def test_a_missing_lines_file_is_a_usage_error(tmp_path, capsys):
+    assert "no such file" in usage_error(capsys, "--lines", tmp_path / "nope.txt")
+
+
+def test_with_no_inputs_tasks_items_run(capsys):
+    assert cli("--pool", "thread") == 0
+    assert by_index(capsys.readouterr().out) == {0: 1, 1: 2, 2: 3}
+
+
+def test_labels_say_what_each_item_is():
+    assert label(Path("data/a.csv")) == "data/a.csv"
+    assert label("http://a.example") == "http://a.example"
+    assert label({"id": 3}) == {"id": 3}  # JSON-able: as itself
+    assert label(object()).startswith("<object object at")
+    assert label(b"\x00" * 10**6) == "bytes of 1000000 bytes"
+    long = label(list(range(10**4)))
+    assert len(long) <= 80 and long.startswith("[0, 1, 2") and long.endswith("9999]")
+
+
+class Vector:
+    """Like a numpy array: written as its values, never its str()."""
+
+    def tolist(self):
+        return list(range(2000))
+
+
+def unwritable(item):
+    circular = []
+    circular.append(circular)
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    return {
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "tuple key": {(1, 2): 3},
+        "circular": circular,
+        "deep": deep,
+        "object": object(),
+        "vector": Vector(),
+        "plain": {"a": [1, 2.5, None, True]},
+    }[item]
+
+
+@pytest.mark.parametrize("keep_going", [True, False])
+def test_every_line_is_strict_json_and_unwritable_results_are_failures(
+    tmp_path, capsys, monkeypatch, keep_going
+):
+    monkeypatch.setattr(fake_tasks, "process_item", unwritable)
+    listing = tmp_path / "kinds.txt"
+    names = ["plain", "nan", "inf", "tuple key", "circular", "deep", "object", "vector"]
+    listing.write_text("\n".join(names))
+    flags = ["--keep-going"] if keep_going else []
+    assert cli("--lines", listing, "--pool", "thread", "--workers", "1", *flags) == 1
+    out, err = capsys.readouterr()
+    found = by_index(out)  # strict JSON, or this fails
+    assert found[0] == {"a": [1, 2.5, None, True]}
+    if not keep_going:
+        assert "item #1 (nan) failed: ResultNotJSON" in err
+        return
+    assert found[7] == list(range(2000))
+    for index in range(1, 7):
+        assert "cannot be written as JSON" in found[index], found[index]
+    assert "6 failed" in err
 
 
 def test_a_failing_item_stops_the_run_and_says_which(make_files, capsys, pool):
@@ -94,50 +173,91 @@ def test_keep_going_runs_everything_and_lists_failures(make_files, capsys, pool)
     files = make_files("a", "fail", "c", "fail")
     assert cli(*files, "--pool", pool, "--keep-going") == 1
     out, err = capsys.readouterr()
-    assert [r["index"] for r in records(out) if "result" in r] == [0, 2]
+    assert sorted(r["index"] for r in records(out) if "result" in r) == [0, 2]
     assert "done: 2 of 4 items" in err and "2 failed" in err
     assert "item #1" in err and "item #3" in err
 
 
-def test_output_file_then_resume_runs_only_what_is_missing(
-    make_files, tmp_path, capsys
-):
+def test_the_list_of_failures_is_capped(tmp_path, capsys):
+    listing = tmp_path / "fails.txt"
+    listing.write_text("fail\n" * 25)
+    assert cli("--lines", listing, "--keep-going", "--pool", "thread") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n  item #") == 20 and "... and 5 more" in err
+
+
+def test_output_then_resume_leaves_one_record_per_item(make_files, tmp_path, capsys):
     files = make_files("a", "fail", "c")
     out = tmp_path / "results.jsonl"
     assert cli(*files, "--keep-going", "--output", out) == 1
-    assert [r.get("result") for r in records(out.read_text())] == [1, None, 1]
+    assert by_index(out.read_text())[0] == 1
     files[1].write_text("fixed")
     capsys.readouterr()
     assert cli(*files, "--output", out, "--resume") == 0
-    assert "done: 1 of 1 items" in capsys.readouterr().out  # only item #1 ran
-    finished = {
-        r["index"]: r["result"] for r in records(out.read_text()) if "result" in r
-    }
-    assert finished == {0: 1, 1: 5, 2: 1}
+    stdout, err = capsys.readouterr()
+    assert stdout == ""  # with --output, nothing on stdout
+    assert "done: 1 of 1 items" in err  # only item #1 ran
+    lines = records(out.read_text())
+    assert sorted(r["index"] for r in lines) == [0, 1, 2]  # one record each
+    assert by_index(out.read_text()) == {0: 1, 1: 5, 2: 1}
 
 
 def test_an_existing_output_file_is_not_overwritten(make_files, tmp_path, capsys):
     out = tmp_path / "results.jsonl"
     out.write_text('{"index": 0, "item": "x", "result": 1}\n')
-    with pytest.raises(SystemExit) as exit:
-        cli(*make_files("a"), "--output", out)
-    assert exit.value.code == 2
-    assert "--resume" in capsys.readouterr().err
+    assert "--resume" in usage_error(capsys, *make_files("a"), "--output", out)
     assert out.read_text() == '{"index": 0, "item": "x", "result": 1}\n'
 
 
+def test_output_problems_are_usage_errors_before_anything_runs(
+    make_files, tmp_path, capsys
+):
+    files = make_files("a")
+    missing = tmp_path / "no" / "such" / "r.jsonl"
+    assert "no folder" in usage_error(capsys, *files, "--output", missing)
+    assert "a directory" in usage_error(capsys, *files, "--output", tmp_path)
+    assert "not a folder" in usage_error(
+        capsys, *files, "--output", files[0] / "r.jsonl"
+    )
+    err = usage_error(capsys, *files, "--output", files[0], "--resume")
+    assert "one of the inputs" in err
+    assert files[0].read_text() == "a"
+    if os.path.exists("/dev/full"):
+        assert "not a regular file" in usage_error(
+            capsys, *files, "--output", "/dev/full"
+        )
+
+
+def test_an_output_file_in_a_walked_directory_is_not_an_item(tmp_path, capsys):
+    (tmp_path / "a.txt").write_text("a")
+    out = tmp_path / "results.jsonl"
+    assert cli(tmp_path, "--output", out) == 0
+    assert cli(tmp_path, "--output", out, "--resume") == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert [r["item"] for r in records(out.read_text())] == [str(tmp_path / "a.txt")]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file locks are Unix here")
+def test_a_second_run_on_the_same_output_is_refused(make_files, tmp_path, capsys):
+    import fcntl
+
+    out = tmp_path / "results.jsonl"
+    with out.open("a") as first_run:
+        fcntl.flock(first_run, fcntl.LOCK_EX)
+        err = usage_error(capsys, *make_files("a"), "--output", out, "--resume")
+    assert "another run is writing" in err
+    assert out.read_text() == ""
+
+
 def test_resume_needs_an_output_file(capsys):
-    with pytest.raises(SystemExit) as exit:
-        cli("--resume")
-    assert exit.value.code == 2 and "--resume needs --output" in capsys.readouterr().err
+    assert "--resume needs --output" in usage_error(capsys, "--resume")
 
 
 def test_resume_refuses_a_file_of_other_inputs(make_files, tmp_path, capsys):
     out = tmp_path / "results.jsonl"
     out.write_text('{"index": 0, "item": "/elsewhere/x.txt", "result": 1}\n')
-    with pytest.raises(SystemExit) as exit:
-        cli(*make_files("a"), "--output", out, "--resume")
-    assert exit.value.code == 2 and "other inputs" in capsys.readouterr().err
+    err = usage_error(capsys, *make_files("a"), "--output", out, "--resume")
+    assert "other inputs" in err
 
 
 def test_resume_after_a_line_cut_short(make_files, tmp_path, capsys):
@@ -146,9 +266,33 @@ def test_resume_after_a_line_cut_short(make_files, tmp_path, capsys):
     line = json.dumps({"index": 0, "item": str(files[0]), "result": 1})
     out.write_text(line + '\n{"index": 1, "ite')  # killed mid-write
     assert cli(*files, "--output", out, "--resume") == 0
-    assert "skipped 1 unreadable line" in capsys.readouterr().err
-    lines = out.read_text().splitlines()
-    assert json.loads(lines[-1])["result"] == 2 and lines[0] == line
+    assert by_index(out.read_text()) == {0: 1, 1: 2}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_bad_worker_counts_are_usage_errors(value, capsys):
+    err = usage_error(capsys, "--workers", value)
+    assert f"must be a whole number from 1 up, not '{value}'" in err
+
+
+def test_a_missing_input_is_a_usage_error(tmp_path, capsys):
+    assert "no such file or directory" in usage_error(capsys, tmp_path / "nope.txt")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_special_files_are_refused_or_skipped(tmp_path, capsys):
+    (tmp_path / "a.txt").write_text("a")
+    os.mkfifo(tmp_path / "pipe")  # reading it would block forever
+    assert cli(tmp_path) == 0
+    out, err = capsys.readouterr()
+    assert "skipping" in err and "pipe" in err
+    assert [r["result"] for r in records(out)] == [1]
+    assert "not a regular file" in usage_error(capsys, tmp_path / "pipe")
+
+
+def test_empty_input_has_nothing_to_do(tmp_path, capsys):
+    assert cli(tmp_path) == 0
+    assert "nothing to do" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges")
@@ -156,14 +300,16 @@ def test_symlink_loops_and_broken_links_do_not_hang_or_crash(tmp_path, capsys):
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "loop").symlink_to(tmp_path)  # a directory containing itself
     (tmp_path / "broken.txt").symlink_to(tmp_path / "missing.txt")
-    assert cli(tmp_path, "--keep-going") == 1
+    assert cli(tmp_path, "--keep-going") == 0
     out, err = capsys.readouterr()
     assert "not following symbolic link" in err
-    assert "FileNotFoundError" in err and "1 failed" in err
-    assert [r["result"] for r in records(out) if "result" in r] == [1]
+    assert "skipping" in err and "broken.txt" in err
+    assert [r["result"] for r in records(out)] == [1]
 
 
-def test_an_unreadable_directory_is_reported(tmp_path, monkeypatch):
+def test_an_unreadable_directory_is_reported_and_fails_the_run(
+    tmp_path, monkeypatch, capsys
+):
     (tmp_path / "locked").mkdir()
     (tmp_path / "a.txt").write_text("a")
     real_scandir = os.scandir
@@ -179,3 +325,6 @@ def test_an_unreadable_directory_is_reported(tmp_path, monkeypatch):
     assert [f.name for f in files] == ["a.txt"]
     locked = tmp_path / "locked"
     assert problems == [f"cannot read {locked}: Permission denied; files skipped"]
+    assert cli(tmp_path) == 1  # the item ran, but an input was not read
+    out, err = capsys.readouterr()
+    assert [r["result"] for r in records(out)] == [1] and "Permission denied" in err

@@ -1,9 +1,12 @@
 """The command line: python -m {{ cookiecutter.project_slug }} [INPUTS...] [options].
 
-Exit codes: 0 all items done; 1 some item failed, an input could not be read, or
-the pool broke; 2 a usage error; 130 Ctrl-C; 143 SIGTERM.
-Results go to stdout (or --output FILE) as JSON lines; progress and messages go to
-stderr, so stdout can be piped.
+stdout carries only results: one JSON line per item, written the moment the item
+finishes (so in the order items finish; each line says its index). Everything
+else (the bar, messages, whatever the loop body prints) goes to stderr.
+
+Exit codes: 0 all items done; 1 an item failed, an input could not be read, the
+pool broke or the results could not be written; 2 a usage error; 130 Ctrl-C;
+129 SIGHUP; 143 SIGTERM; 141 stdout was closed (`| head`).
 """
 
 from __future__ import annotations
@@ -15,23 +18,32 @@ import sys
 import threading
 import time
 from concurrent.futures import InvalidStateError
+from contextlib import nullcontext
 from pathlib import Path
 
 from tqdm import tqdm
 
+from . import _engine, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
 from . import tasks as default_tasks
-from . import timeline
-from .executors import POOLS
-from .failures import Failure, ItemError, PoolError
-from .inputs import InputError, collect_files
-from .output import ResultWriter, label, open_for_append, read_finished, record
-from .parallel import default_max_workers, run_map, run_serial, run_submit
+from ._engine import Failure, ItemError, PoolError, default_max_workers, usable_cpus
+from .output import AsJson, OutputFile, ResultWriter, label, record_line, to_json
+from .parallel import run_serial
+from .sources import InputError, collect_files, read_lines
 
 FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
+{%- if cookiecutter.distributed == "dask" %}
+POOLS = (*_engine.POOLS, "dask")
+{%- else %}
+POOLS = _engine.POOLS
+{%- endif %}
 
 
-class Terminated(BaseException):
-    """Raised in the main thread when the process gets SIGTERM."""
+class Stopped(BaseException):
+    """Raised in the main thread when the process gets SIGTERM or SIGHUP."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
 
 
 def positive_int(text: str) -> int:
@@ -49,29 +61,32 @@ def positive_int(text: str) -> int:
 def parse_args(argv, tasks):
     parser = argparse.ArgumentParser(
         prog="{{ cookiecutter.project_slug }}",
-        description="Run the loop body in tasks.py over every input, in parallel. "
-        "Inputs are files, or directories to walk; with none, a demo runs.",
+        description="Run the loop body in tasks.py over every item, in parallel. "
+        "Items are the files given (directories are walked), or the lines of "
+        "--lines FILE, or with neither, what tasks.items() returns.",
         epilog="`%(prog)s bench [INPUT...]` times a sample of the items on threads "
         "and processes and recommends a pool and worker count.",
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
     parser.add_argument(
+        "--lines",
+        metavar="FILE",
+        help="run over the non-empty lines of FILE, one string item each "
+        "(- reads standard input: seq 100 | %(prog)s --lines -)",
+    )
+    parser.add_argument(
         "--pool",
         choices=POOLS,
         default=tasks.POOL,
 {%- if cookiecutter.distributed == "dask" %}
-        help="process: CPU-bound work; thread: I/O-bound work; dask: a Dask cluster "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="with --pool dask: the scheduler of a running cluster, such as "
-        "tcp://10.0.0.5:8786 (default: start a cluster here)",
-    )
+        help="process: CPU-bound work; thread: I/O-bound work; dask: a Dask "
+        "cluster (default: %(default)s)",
 {%- else %}
         help="process: CPU-bound work; thread: I/O-bound work (default: %(default)s)",
+{%- endif %}
     )
+{%- if cookiecutter.distributed == "dask" %}
+    dask_pool.add_arguments(parser)
 {%- endif %}
     parser.add_argument(
         "--workers",
@@ -100,7 +115,8 @@ def parse_args(argv, tasks):
         "--output",
         type=Path,
         metavar="FILE",
-        help="write results to FILE (JSON lines, flushed as each item finishes)",
+        help="write results to FILE instead of stdout (JSON lines, each written "
+        "as its item finishes)",
     )
     parser.add_argument(
         "--resume",
@@ -122,11 +138,13 @@ def parse_args(argv, tasks):
     if args.scheduler and args.pool != "dask":
         parser.error("--scheduler goes with --pool dask")
 {%- endif %}
+    if args.lines is not None and args.inputs:
+        parser.error("give either INPUT files or --lines FILE, not both")
     if args.timeline and not timeline.available():
         parser.error(timeline.MISSING)
     if args.resume and args.output is None:
         parser.error("--resume needs --output FILE: the file to resume from")
-    if args.output and not args.resume and args.output.exists():
+    if args.output and not args.resume and args.output.is_file():
         if args.output.stat().st_size > 0:
             parser.error(
                 f"{args.output} already has results: add --resume to skip the items "
@@ -135,161 +153,215 @@ def parse_args(argv, tasks):
     return args, parser
 
 
-def main(argv=None, tasks=default_tasks) -> int:
+class Messages:
+    """Warnings on stderr, above the bar; unreadable inputs make the exit code 1."""
+
+    def __init__(self):
+        self.unreadable = 0
+
+    def warn(self, message: str) -> None:
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+
+    def cannot_read(self, message: str) -> None:
+        self.unreadable += 1
+        self.warn(message)
+
+
+def load_items(args, tasks, messages: Messages) -> list:
+    """The items: files and walked directories, the lines of --lines, or
+    tasks.items(). Raises InputError for a usage error."""
+    if args.lines is not None:
+        return read_lines(args.lines)
+    if args.inputs:
+        leave_out = [args.output] if args.output else []
+        warn, cannot_read = messages.warn, messages.cannot_read
+        return collect_files(args.inputs, warn, cannot_read, leave_out)
+    return list(tasks.items())
+
+
+def items_to_run(output, resume: bool, items: list, parser) -> list[int]:
+    """Indexes of the items to run: all of them, or with --resume those that
+    --output has no result for. Takes the output file's lock."""
+    try:
+        finished = output.open(resume) if output else None
+    except BlockingIOError as exc:
+        parser.error(f"{exc}: wait for it to end, or choose another --output file")
+    if not finished:
+        return list(range(len(items)))
+    for index, name in finished.items():
+        if index >= len(items) or to_json(label(items[index])) != to_json(name):
+            parser.error(
+                f"{output.path} was written for other inputs (its item #{index} is "
+                f"{name}); give the same inputs, or another --output file"
+            )
+    return [index for index in range(len(items)) if index not in finished]
+
+
+def main(argv=None, tasks=default_tasks, results=None) -> int:
     """Runs the command line; `tasks` is the module with the loop body (tests pass
-    their own). Returns the exit code."""
+    their own), `results` the stream for results (default: stdout). Returns the
+    exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         from . import bench  # imported only when asked for
 
         return bench.main(argv[1:], tasks)
     args, parser = parse_args(argv, tasks)
-    unreadable_inputs = []  # they make the exit code 1, like a failed item
-
-    def warn(message: str) -> None:
-        tqdm.write(f"warning: {message}", file=sys.stderr)
-
-    def unreadable(message: str) -> None:
-        unreadable_inputs.append(message)
-        warn(message)
-
+    messages = Messages()
+    output = OutputFile(args.output) if args.output else None
     try:
-        items = (
-            collect_files(args.inputs, warn, unreadable)
-            if args.inputs
-            else tasks.demo_items()
-        )
+        if output and (problem := output.check([])):
+            parser.error(problem)
+        items = load_items(args, tasks, messages)
+        if output and args.inputs and (problem := output.check(items)):
+            parser.error(problem)
     except InputError as exc:
         parser.error(str(exc))
-    todo = list(range(len(items)))  # indexes of the items to run
-    if args.resume and args.output.exists():
-        finished, cut_lines = read_finished(args.output)
-        if cut_lines:
-            warn(f"{args.output}: skipped {cut_lines} unreadable line(s)")
-        for index, name in finished.items():
-            if index >= len(items) or label(items[index]) != name:
-                parser.error(
-                    f"{args.output} was written for other inputs (its item #{index} is "
-                    f"{name}); give the same inputs, or another --output file"
-                )
-        todo = [index for index in todo if index not in finished]
-    if not todo:
-        print("nothing to do", file=sys.stderr)
-        return 1 if unreadable_inputs else 0
-
-    stream = open_for_append(args.output) if args.output else sys.stdout
-    messages = sys.stdout if args.output else sys.stderr  # summary and failures
-    writer = ResultWriter(stream)
-    failures: list[Failure] = []
-    spans: list[timeline.Span] = []  # with --timeline: when and where items ran
-    finished_count = 0
-
-    def on_result(position: int, outcome) -> None:
-        # position counts the items of this run; todo maps it to the input index.
-        nonlocal finished_count
-        index = todo[position]
-        if isinstance(outcome, Failure):
-            outcome.index = index
-            failures.append(outcome)
-            if args.keep_going:
-                tqdm.write(outcome.describe(), file=sys.stderr)
-        else:
-            finished_count += 1
-        if isinstance(outcome, timeline.Span):
-            spans.append(outcome)
-            outcome = outcome.value
-        writer.write(record(index, items[index], outcome))
-{%- if cookiecutter.distributed == "dask" %}
-
-    if args.pool == "dask":
-        import dask  # imported only when used: it is slow
-
-        # Dask's own setting, which DASK_SCHEDULER_ADDRESS can also make.
-        if args.scheduler:
-            dask.config.set({"scheduler-address": args.scheduler})
-        args.scheduler = dask.config.get("scheduler-address", None)
+    todo = items_to_run(output, args.resume, items, parser)
     try:
+        if not todo:
+            print("nothing to do", file=sys.stderr)
+            return 1 if messages.unreadable else 0
         workers, source = choose_workers(args, tasks)
-    except PoolError as exc:  # the scheduler could not be reached
+        describe_run(args, len(todo), workers, source)
+        writer = output or ResultWriter(results or sys.stdout)
+        code = Run(args, items, todo, writer).start(workers, tasks)
+    except PoolError as exc:  # a Dask scheduler that cannot be reached
         print(f"error: {exc}", file=sys.stderr)
         return 1
-{%- else %}
+    finally:
+        if output:
+            output.close()
+    return code or (1 if messages.unreadable else 0)
 
-    workers, source = choose_workers(args, tasks)
-{%- endif %}
-    describe_run(args, len(todo), workers, source)
-    options = {
-        "progress": not args.no_progress,
-        "keep_going": args.keep_going,
-        "on_result": on_result,
-    }
-    todo_items = [items[index] for index in todo]
-    item_func, numbered_func = tasks.process_item, tasks.process_numbered_item
-    if args.timeline:  # each call also reports when and where it ran
-        item_func = timeline.Timed(item_func)
-        numbered_func = timeline.Timed(numbered_func)
-    started = time.perf_counter()
-    signal.signal(signal.SIGTERM, raise_terminated)
-    try:
+
+class Run:
+    """One run of the command line: writes each outcome as it comes, counts."""
+
+    def __init__(self, args, items: list, todo: list[int], writer):
+        self.args = args
+        self.items = items
+        self.todo = todo  # position in this run -> index in the input
+        self.writer = writer
+        self.failures: list[Failure] = []
+        self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
+        self.bar = None
+
+    def on_result(self, position: int, outcome) -> None:
+        """Called in this thread as each item finishes: writes its line."""
+        index = self.todo[position]
+        if isinstance(outcome, timeline.Span):
+            self.spans.append(outcome)
+            outcome = outcome.value
+        if isinstance(outcome, Failure):
+            outcome.index = index
+            self.failures.append(outcome)
+            if self.args.keep_going:
+                tqdm.write(outcome.describe(), file=sys.stderr)
+        self.writer.write(record_line(index, self.items[index], outcome))
+        self.bar.update()
+
+    def start(self, workers: int, tasks) -> int:
+        args = self.args
+        numbered = args.pattern == "submit"
+        func = tasks.process_numbered_item if numbered else tasks.process_item
+        func = AsJson(func)  # results turn into JSON in the workers
+        if args.timeline:  # each call also reports when and where it ran
+            func = timeline.Timed(func)
+        todo_items = [self.items[index] for index in self.todo]
+        started = time.perf_counter()
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, raise_stopped)
+        bar_options = _engine.bar_options(not args.no_progress)
+        try:
+            with tqdm(total=len(self.todo), **bar_options) as self.bar:
+                self.run_items(func, todo_items, workers)
+        except ItemError as exc:
+            return self.stopped_by_item(exc)
+        except PoolError as exc:
+            return self.say(f"error: {exc} ({self.count_written()})", 1)
+        except BrokenPipeError:
+            return stdout_closed(self.writer.stream)
+        except OSError as exc:  # the results could not be written: a full disk
+            return self.say(
+                f"error: cannot write the results to {args.output}: {exc.strerror}. "
+                f"The {self.writer.written} lines written are whole: make room, "
+                "then run again with --resume",
+                1,
+            )
+        except (KeyboardInterrupt, Stopped) as exc:
+            kept = f"; their results are in {args.output}" if args.output else ""
+            code = getattr(exc, "exit_code", 130)
+            return self.say(f"interrupted: {self.count_written()}{kept}", code)
+        finally:
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_DFL)
+        self.finish(time.perf_counter() - started, workers)
+        return 1 if self.failures else 0
+
+    def run_items(self, func, items: list, workers: int) -> None:
+        args = self.args
+        numbered = args.pattern == "submit"
         if args.serial:
-            numbered = args.pattern == "submit"
-            func = numbered_func if numbered else item_func
-            run_serial(func, todo_items, numbered=numbered, **options)
-        elif args.pattern == "submit":
-            run_submit(
-                numbered_func,
-                todo_items,
-                pool=args.pool,
-                max_workers=workers,
-                **options,
+            run_serial(
+                func,
+                items,
+                numbered=numbered,
+                progress=False,
+                keep_going=args.keep_going,
+                on_result=self.on_result,
             )
-        else:
-            run_map(
-                item_func,
-                todo_items,
-                pool=args.pool,
-                max_workers=workers,
-                **options,
-            )
-    except ItemError as exc:
+            return
+        keep_going = args.keep_going
+        with (
+            open_executor(args, workers) as pool,
+            _engine.open_pool(pool, workers, keep_going, self.on_result) as executor,
+        ):
+            executor.stream(func, items, numbered)
+
+    def count_written(self) -> str:
+        done = self.writer.written - len(self.failures)
+        return f"{done} of {len(self.todo)} items finished"
+
+    def stopped_by_item(self, exc: ItemError) -> int:
         print(f"item #{exc.failure.index} raised:", file=sys.stderr)
         print(exc.failure.traceback.rstrip(), file=sys.stderr)
-        print(
-            f"error: {exc} (stopped after {finished_count} of {len(todo)} items "
-            "finished; --keep-going runs every item and lists all failures)",
-            file=messages,
+        return self.say(
+            f"error: {exc} (stopped after {self.count_written()}; --keep-going "
+            "runs every item and lists all failures)",
+            1,
         )
-        return 1
-    except PoolError as exc:
-        print(f"error: {exc} ({finished_count} of {len(todo)} finished)", file=messages)
-        return 1
-    except (KeyboardInterrupt, Terminated) as exc:
-        kept = f"; their results are in {args.output}" if args.output else ""
+
+    def say(self, message: str, code: int) -> int:
+        print(message, file=sys.stderr)
+        return code
+
+    def finish(self, seconds: float, workers: int) -> None:
+        args = self.args
+        if args.timeline:
+            how = "serial" if args.serial else f"{args.pool} pool, {workers} worker(s)"
+            timeline.draw(self.spans, args.timeline, f"{len(self.spans)} items, {how}")
+            print(f"timeline: {args.timeline}", file=sys.stderr)
+        done = len(self.todo) - len(self.failures)
         print(
-            f"interrupted: {finished_count} of {len(todo)} items finished{kept}",
+            f"done: {done} of {len(self.todo)} items in {seconds:.1f} s, "
+            f"{len(self.failures)} failed",
             file=sys.stderr,
         )
-        return 143 if isinstance(exc, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if args.output:
-            stream.close()
+        for failure in self.failures[:FAILURES_LISTED]:
+            print(f"  {failure.describe()}", file=sys.stderr)
+        more = len(self.failures) - FAILURES_LISTED
+        if more > 0:
+            print(f"  ... and {more} more", file=sys.stderr)
 
-    seconds = time.perf_counter() - started
-    if args.timeline:
-        how = "serial" if args.serial else f"{args.pool} pool, {workers} worker(s)"
-        timeline.draw(spans, args.timeline, f"{len(spans)} items, {how}")
-        print(f"timeline: {args.timeline}", file=sys.stderr)
-    print(
-        f"done: {finished_count} of {len(todo)} items in {seconds:.1f} s, "
-        f"{len(failures)} failed",
-        file=messages,
-    )
-    for failure in failures[:FAILURES_LISTED]:
-        print(f"  {failure.describe()}", file=messages)
-    if len(failures) > FAILURES_LISTED:
-        print(f"  ... and {len(failures) - FAILURES_LISTED} more", file=messages)
-    return 1 if failures or unreadable_inputs else 0
+
+def open_executor(args, workers: int):
+    """What open_pool runs on: "process" or "thread"{% if cookiecutter.distributed == "dask" %}, or a Dask cluster's executor{% endif %}."""
+{%- if cookiecutter.distributed == "dask" %}
+    if args.pool == "dask":
+        return dask_pool.open_executor(workers, args.scheduler)
+{%- endif %}
+    return nullcontext(args.pool)
 
 
 def choose_workers(args, tasks) -> tuple[int, str]:
@@ -297,11 +369,11 @@ def choose_workers(args, tasks) -> tuple[int, str]:
     if args.workers:
         return args.workers, "--workers"
 {%- if cookiecutter.distributed == "dask" %}
-    if args.pool == "dask" and args.scheduler:
-        from .executors import dask_cluster_size
-
-        cores = dask_cluster_size(args.scheduler)
-        return cores, f"all the cluster's cores, at {args.scheduler}"
+    if args.pool == "dask":
+        args.scheduler = dask_pool.scheduler_address(args.scheduler)
+        if args.scheduler:
+            cores = dask_pool.cluster_size(args.scheduler)
+            return cores, f"all the cluster's cores, at {args.scheduler}"
 {%- endif %}
     if tasks.MAX_WORKERS:
         return tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
@@ -316,26 +388,57 @@ def describe_run(args, count: int, workers: int, source: str) -> None:
         how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
         how += f" ({source})"
     tqdm.write(f"running {count} items: {how}", file=sys.stderr)
+    cpus = usable_cpus()
+    if args.pool == "process" and not args.serial and workers > 4 * cpus:
+        tqdm.write(
+            f"warning: {workers} worker processes on {cpus} CPUs: each costs memory "
+            "and start-up time, and more processes than CPUs compute no faster. "
+            "For work that waits, use --pool thread.",
+            file=sys.stderr,
+        )
 
 
-def raise_terminated(signum, frame):
-    raise Terminated()
+STOP_SIGNALS = [
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+]
+
+
+def raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+def stdout_closed(stream) -> int:
+    """The reader of stdout went away (`| head`): stop quietly, like other tools."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())  # what is still buffered goes nowhere
+    return 128 + 13  # as if killed by SIGPIPE
+
+
+def keep_stdout_for_results():
+    """Sends everything printed to stderr (in this process and in the workers,
+    which inherit it), and returns a stream on the real stdout for the results."""
+    sys.stdout.flush()
+    results = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return results
 
 
 def run(argv=None, tasks=default_tasks) -> None:
     """The console script and `python -m` entry point."""
     threading.excepthook = quiet_stopped_pool
+    results = keep_stdout_for_results()
     try:
-        code = main(argv, tasks)
+        code = main(argv, tasks, results)
+        results.flush()
     except KeyboardInterrupt:  # before or after the run itself
         print("interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:
+        code = stdout_closed(results)
     if code != 0 and threading.active_count() > 1:
         # The run stopped early and left a pool behind: threads of a thread pool
-        # cannot be stopped (Python would wait for their items at exit), and a
-        # process pool shut down early can print a spurious "Bad file descriptor"
-        # at exit (a CPython quirk). Everything is written, so leave now.
-        sys.stdout.flush()
+        # cannot be stopped (Python would wait for their items at exit). Everything
+        # is written, so leave now.
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)

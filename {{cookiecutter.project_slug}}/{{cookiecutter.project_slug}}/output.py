@@ -1,64 +1,206 @@
 """Results as JSON lines, one per item, written and flushed the moment it finishes,
-so a crash, a kill or Ctrl-C keeps everything finished before it."""
+so a crash, a kill or Ctrl-C keeps everything finished before it.
+
+Every line is strict JSON. Besides what JSON holds (dict with string keys, list,
+tuple, str, int, float, bool, None), results may hold: objects with tolist() or
+item() (numpy arrays and numbers: written as their values), paths (as strings),
+sets (as sorted lists), dates and times (ISO 8601), Decimal and UUID (as
+strings), dataclasses (as dicts). A result that cannot be written faithfully (NaN,
+infinity, other types, keys that are not strings, a circular or too-deep
+structure) is that item's failure, naming what is wrong.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import decimal
 import json
-from pathlib import Path
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePath
 
 from tqdm import tqdm
 
-from .failures import Failure, short_repr
+from ._engine import Failure, describe
+
+try:
+    import fcntl  # Unix: lets us refuse a second run writing the same file
+except ImportError:  # Windows
+    fcntl = None
 
 
-def label(item) -> str:
-    """How an item is named in the output: a path as is, anything else short."""
-    return str(item) if isinstance(item, Path) else short_repr(item)
+def plain(value):
+    """json.dumps's `default`: the types above, as JSON can hold them."""
+    for method in ("tolist", "item"):  # numpy arrays and scalars
+        if callable(getattr(value, method, None)):
+            return getattr(value, method)()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"a {type(value).__name__} is not something JSON can hold")
 
 
-def record(index: int, item, outcome) -> dict:
+def to_json(value) -> str:
+    return json.dumps(value, default=plain, allow_nan=False)
+
+
+def label(item):
+    """How an item is named in the output: a path or a string as it is, a short
+    JSON-able item as itself, anything else described in a few words."""
+    if isinstance(item, (str, PurePath)):
+        return str(item)
+    try:
+        if len(json.dumps(item, allow_nan=False)) <= 200:
+            return item
+    except (TypeError, ValueError, RecursionError):
+        pass
+    return describe(item)
+
+
+class ResultNotJSON(Exception):
+    """A result that cannot be written as JSON faithfully."""
+
+
+@dataclass
+class AsJson:
+    """Wraps the loop body so that its result is turned into JSON in the worker:
+    a result JSON cannot hold fails there, as that item's failure. A dataclass
+    of a module-level function, so worker processes can unpickle it."""
+
+    func: object
+
+    def __call__(self, *args) -> str:
+        result = self.func(*args)
+        try:
+            return to_json(result)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ResultNotJSON(
+                f"the result cannot be written as JSON ({exc}): return plain data "
+                "(see the README), or convert it in process_item"
+            ) from None
+
+
+def record_line(index: int, item, outcome) -> str:
+    """The line for one item: its result (JSON text from AsJson), or its error."""
     if isinstance(outcome, Failure):
-        return {"index": index, "item": label(item), "error": outcome.error}
-    return {"index": index, "item": label(item), "result": outcome}
+        return to_json({"index": index, "item": label(item), "error": outcome.error})
+    fields = f'"index": {index}, "item": {to_json(label(item))}, "result": {outcome}'
+    return "{" + fields + "}"
 
 
 class ResultWriter:
-    """Writes records to a stream. On a terminal, tqdm.write keeps the bar intact."""
+    """Writes lines to a stream: stdout. On a terminal, tqdm.write keeps the bar
+    intact."""
 
     def __init__(self, stream):
         self.stream = stream
         self.to_terminal = stream.isatty()
+        self.written = 0  # lines written
 
-    def write(self, rec: dict) -> None:
-        line = json.dumps(rec, default=str)  # anything not JSON is written as str()
+    def write(self, line: str) -> None:
         if self.to_terminal:
             tqdm.write(line, file=self.stream)
         else:
             self.stream.write(line + "\n")
-        self.stream.flush()
+            self.stream.flush()
+        self.written += 1
 
 
-def read_finished(path: Path) -> tuple[dict[int, str], int]:
-    """The items a previous run finished, {index: label}, and how many lines could
-    not be read (a run killed mid-write leaves at most one)."""
-    finished, unreadable = {}, 0
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
+class OutputFile:
+    """--output FILE: checked before anything runs, locked against a second run,
+    and on --resume rewritten to one record per finished item."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = None
+        self.written = 0  # lines written by this run
+
+    def check(self, inputs: list[Path]) -> str | None:
+        """What is wrong with writing to this path, if anything."""
+        path = self.path
+        if path.is_dir():
+            return f"--output {path} is a directory; name a file in it"
+        if path.exists() and not path.is_file():
+            return f"--output {path} is not a regular file (leave it out for stdout)"
+        folder = path.parent
+        if folder.exists() and not folder.is_dir():
+            return f"--output {path}: {folder} is a file, not a folder"
+        if not folder.is_dir():
+            return f"--output {path}: no folder {folder}; create it first"
+        if not os.access(folder, os.W_OK):
+            return f"--output {path}: cannot write in {folder}"
+        if path.exists():
+            for item in inputs:
+                if os.path.samefile(path, item):
+                    return f"--output {path} is one of the inputs: choose another"
+        return None
+
+    def open(self, resume: bool) -> dict[int, object] | None:
+        """Opens for appending, and with resume returns {index: label} of the items
+        finished before. Raises BlockingIOError when another run holds the file."""
+        self.fd = self.locked()
+        if not resume:
+            return None
+        finished = self.keep_only_results()
+        previous, self.fd = self.fd, self.locked()  # the rewritten file
+        os.close(previous)
+        return finished
+
+    def locked(self) -> int:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        if fcntl is not None:
             try:
-                rec = json.loads(line)
-                if "result" in rec:
-                    finished[int(rec["index"])] = str(rec["item"])
-            except (ValueError, TypeError, KeyError):
-                unreadable += 1
-    return finished, unreadable
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise BlockingIOError(f"another run is writing {self.path}") from None
+        return fd
 
+    def write(self, line: str) -> None:
+        """Appends one line. A write that fails (a full disk) takes back its
+        partial line, so every line in the file stays whole, and raises."""
+        data = memoryview((line + "\n").encode("utf-8"))
+        start = os.lseek(self.fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except OSError:
+            try:
+                os.ftruncate(self.fd, start)
+            except OSError:
+                pass
+            raise
+        self.written += 1
 
-def open_for_append(path: Path):
-    """Opens a results file to add to, starting on a fresh line if the last one
-    was cut short."""
-    stream = path.open("a+", encoding="utf-8")
-    if stream.tell() > 0:
-        stream.seek(stream.tell() - 1)
-        if stream.read(1) != "\n":
-            stream.write("\n")
-    return stream
+    def keep_only_results(self) -> dict[int, object]:
+        """Rewrites the file with the last result record of each index (dropping
+        errors and cut-short lines), atomically: a crash leaves the old file."""
+        records = {}
+        with self.path.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                    if "result" in record:
+                        records[int(record["index"])] = record
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    pass
+        temporary = self.path.with_name(self.path.name + ".resuming")
+        with temporary.open("w", encoding="utf-8") as stream:
+            for index in sorted(records):
+                stream.write(to_json(records[index]) + "\n")
+        os.replace(temporary, self.path)
+        return {index: record["item"] for index, record in records.items()}
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -1,9 +1,12 @@
-"""The loop body, and how to run it. This is the file you edit.
+"""The loop body, and what it loops over. This is the file you edit.
 
     process_item(item)    the work for one item: replace the demo with yours
+    items()               what to loop over when the command line names nothing
+    demo_items()          a few small items: the demo, and what the tests run
     POOL, MAX_WORKERS     how it runs by default (the command line can override)
 
-Run it with `python -m {{ cookiecutter.project_slug }} FILES_OR_DIRS...`; with no inputs it runs the demo.
+The items come from the command line (`python -m {{ cookiecutter.project_slug }} FILES_OR_DIRS...`
+gives paths, `--lines FILE` one string per line) or, with neither, from items().
 """
 
 from __future__ import annotations
@@ -30,15 +33,19 @@ PATTERN = "{{ cookiecutter.pattern }}"
 
 
 def process_item(item):
-    """THE LOOP BODY: the work for one item. Its return value is the item's result.
+    """THE LOOP BODY: the work for one item. Its return value is the item's result,
+    written as JSON (see the README for how other types are written).
 
-    `item` is a path from the command line, or with no inputs one of demo_items().
-    Define it with def at module level: worker processes import it by name.
+    `item` is a Path (files on the command line), a str (--lines), or whatever
+    items() yields. Keep this a module-level def: worker processes import it.
     """
+    if isinstance(item, Path):
+        data = item.read_bytes()
+    else:  # a demo item or a line of text, made longer so that its work shows
+        data = str(item).encode() * 50_000
 {%- if cookiecutter.pool == "process" %}
     # Demo: a checksum computed in pure Python, so CPU-bound work. On threads the
     # GIL would let only one item compute at a time; processes each have their own.
-    data = item.read_bytes() if isinstance(item, Path) else item
     checksum = 0xCBF29CE484222325  # FNV-1a, 64 bit
     for byte in data:
         checksum = ((checksum ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
@@ -46,7 +53,6 @@ def process_item(item):
 {%- else %}
     # Demo: I/O-bound work. The sleep stands in for a download or a query: while
     # one thread waits, the others run, so many threads overlap their waiting.
-    data = item.read_bytes() if isinstance(item, Path) else item
     time.sleep(0.05)
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 {%- endif %}
@@ -58,6 +64,21 @@ def process_numbered_item(index: int, item):
     return process_item(item)
 
 
+def items():
+    """THE ITEMS, when the command line names no files and no --lines: return any
+    iterable. For example:
+
+        return range(1_000)                                   # numbers
+        return csv.DictReader(open("rows.csv", newline=""))   # rows of a CSV, as dicts
+        return [row[0] for row in connection.execute(query)]  # ids from a database
+
+    Items travel to worker processes by pickling: plain data (numbers, strings,
+    paths, tuples, dicts) works; open files and connections do not.
+    """
+    return demo_items()
+
+
 def demo_items() -> list:
-    """What runs when no inputs are given: 40 in-memory "files" of 512 KiB."""
-    return [bytes([number]) * 512 * 1024 for number in range(40)]
+    """A few small items like yours: the demo runs them, and the tests run
+    process_item on them. Keep them small and fast when you change them."""
+    return [f"demo item {number:02d}" for number in range(40)]

@@ -1,0 +1,103 @@
+"""Where the items come from: files and walked directories, the lines of a file,
+or tasks.items()."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+
+class InputError(Exception):
+    """An input that cannot be used at all: a usage error."""
+
+
+def collect_files(paths: list[str], warn, unreadable, leave_out=()) -> list[Path]:
+    """Files given and regular files found under the directories given: sorted, no
+    repeats, hidden ones included, `leave_out` (the results file) left out.
+
+    Symbolic links to directories are not followed, so a link loop cannot make the
+    walk endless; other files that are not regular (a FIFO, a device) would block
+    or never end: each is named with warn(message) and skipped. A directory that
+    cannot be read is named with unreadable(message). A path that does not exist,
+    or a special file named directly, raises InputError.
+    """
+    missing = [path for path in paths if not os.path.exists(path)]
+    if missing:
+        raise InputError(
+            "no such file or directory (or a broken symbolic link): "
+            + ", ".join(missing)
+        )
+    special = [path for path in paths if not (is_regular(path) or os.path.isdir(path))]
+    if special:
+        raise InputError(
+            "not a regular file or a directory (a device, a FIFO or a socket, "
+            "which could block or never end): " + ", ".join(special)
+        )
+    left_out = {os.path.realpath(path) for path in leave_out}
+
+    def report(error: OSError) -> None:
+        unreadable(f"cannot read {error.filename}: {error.strerror}; files skipped")
+
+    files = []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(Path(path))
+            continue
+        for folder, subfolders, names in os.walk(path, onerror=report):
+            for name in subfolders:
+                if os.path.islink(os.path.join(folder, name)):
+                    warn(f"not following symbolic link {os.path.join(folder, name)}")
+            subfolders.sort()
+            for name in sorted(names):
+                file = os.path.join(folder, name)
+                if os.path.realpath(file) in left_out:
+                    continue
+                if is_regular(file):
+                    files.append(Path(file))
+                else:
+                    warn(f"skipping {file}: not a regular file")
+    return list(dict.fromkeys(files))
+
+
+def is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_lines(path: str) -> list[str]:
+    """The non-empty lines of a file (`-`: standard input), spaces around each
+    one dropped. A line that is not UTF-8 raises InputError naming it."""
+    if path == "-":
+        return decode_lines(sys.stdin.buffer, "standard input")
+    if os.path.isdir(path):
+        raise InputError(
+            f"--lines {path}: a directory; give a file with one item per line "
+            "(or the directory itself, without --lines, to run over its files)"
+        )
+    try:
+        with open(path, "rb") as stream:
+            return decode_lines(stream, path)
+    except FileNotFoundError:
+        raise InputError(f"--lines {path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"--lines {path}: cannot read it ({exc.strerror})") from None
+
+
+def decode_lines(stream, name: str) -> list[str]:
+    lines = []
+    for number, raw in enumerate(stream, 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{name}, line {number}: not valid UTF-8 (byte {raw[exc.start]:#04x} "
+                f"at column {exc.start + 1}); convert the file to UTF-8, for "
+                f"example with iconv -f latin1 -t utf-8"
+            ) from None
+        if line:
+            lines.append(line)
+    return lines
