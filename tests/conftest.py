@@ -1,9 +1,11 @@
 """Rendering the template in tests, isolated from the user's cookiecutter config."""
 
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -115,3 +117,103 @@ def check_project(project: Path) -> None:
 
 def pyproject(project: Path) -> dict:
     return tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def render_once(tmp_path_factory, **answers) -> Path:
+    """A project rendered for a whole test session, made importable here."""
+    scratch = tmp_path_factory.mktemp("project")
+    config = scratch / "config.yaml"
+    config.write_text(json.dumps({"replay_dir": str(scratch / "replay")}))
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context=answers,
+            output_dir=str(scratch / "out"),
+            config_file=str(config),
+        )
+    )
+    sys.path.insert(0, str(project))
+    return project
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """The default project (package parallel_loop), importable: engine tests."""
+    return render_once(tmp_path_factory)
+
+
+@pytest.fixture
+def make_files(tmp_path):
+    """make_files("a", "fail", ...) -> paths of files with those contents."""
+
+    def make(*contents):
+        paths = []
+        for number, content in enumerate(contents):
+            path = tmp_path / f"item{number:04d}.txt"
+            path.write_text(content)
+            paths.append(path)
+        return paths
+
+    return make
+
+
+@pytest.fixture
+def start_cli(project):
+    """start_cli(*args, env=changes) starts the project's command line with the
+    loop body of bodies.py, in its own process group as a terminal would. env
+    changes the environment (None removes a variable); stderr may be a file."""
+
+    def start(
+        *args,
+        env=None,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        package="parallel_loop",
+        **options,
+    ):
+        path = os.pathsep.join(
+            [str(project.parent / package), str(project), str(TESTS)]
+        )
+        changed = {
+            **os.environ,
+            "PYTHONPATH": path,
+            "PFOR_PACKAGE": package,
+            **(env or {}),
+        }
+        return subprocess.Popen(
+            [sys.executable, str(TESTS / "run_cli.py"), *map(str, args)],
+            stdout=options.pop("stdout", subprocess.PIPE),
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+            env={name: value for name, value in changed.items() if value is not None},
+            **options,
+        )
+
+    return start
+
+
+def wait_for(condition, timeout=60, what="the run"):
+    """Waits for an event, checking often, with a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def processes_in_group(group) -> list[int]:
+    """Live (not zombie) processes of a process group (Linux: /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found

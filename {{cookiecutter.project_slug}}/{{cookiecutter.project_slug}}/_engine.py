@@ -239,12 +239,16 @@ def ctrl_c_held():
 
 
 def process_context():
-    """How worker processes start. fork copies a process with its threads' locks
-    held (Python 3.12 warns about it), so forkserver where the system has it
-    (Linux, macOS; Python 3.14's default on Linux), else spawn (Windows)."""
-    methods = multiprocessing.get_all_start_methods()
-    method = "forkserver" if "forkserver" in methods else "spawn"
-    return multiprocessing.get_context(method)
+    """How worker processes start: as the program chose with
+    multiprocessing.set_start_method(), else forkserver where the system has it
+    (Linux, macOS; Python 3.14's default on Linux), else spawn (Windows). Not fork:
+    it copies a process with its threads' locks held (tqdm's, a thread pool's),
+    which can deadlock a worker, and Python 3.12 warns about it."""
+    if multiprocessing.get_start_method(allow_none=True) is not None:
+        return multiprocessing.get_context()
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("spawn")
 
 
 def make_executor(pool: str, max_workers: int) -> Executor:
@@ -362,12 +366,15 @@ class Pool:
             first += len(batch)
 
     def handle(self, futures) -> None:
-        """Hands the outcomes of finished batches to on_result, in this thread."""
-        done = []
+        """Hands the outcomes of finished batches to on_result, in this thread,
+        before raising what stops the run: nothing that finished is lost."""
+        done, broken = [], None
         for future in futures:
             self.in_flight.discard(future)
-            with pool_errors(self.describe_unfinished):
+            try:
                 done.append(future.result())
+            except Exception as exc:  # the pool's problem: items' are outcomes
+                broken = broken or exc
         first_failure = None
         for first, outcomes, seconds in sorted(done, key=lambda batch: batch[0]):
             del self.unfinished[first]
@@ -382,6 +389,9 @@ class Pool:
                 self.finished[first] = outcomes
         if first_failure is not None and not self.keep_going:
             raise ItemError(first_failure)
+        if broken is not None:
+            with pool_errors(self.describe_unfinished):
+                raise broken
 
     def ready(self):
         """Yields the outcomes that can be handed out in input order so far."""

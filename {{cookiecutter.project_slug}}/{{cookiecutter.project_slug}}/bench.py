@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from .cli import positive_int
-from .failures import Failure
-from .inputs import InputError, collect_files
-from .parallel import default_max_workers, run_map, run_serial, usable_cpus
+from ._engine import Failure, default_max_workers, usable_cpus
+from .parallel import run_map, run_serial
+from .sources import InputError, load_items, positive_int
 
 # A setting at most this much slower than the fastest, with fewer workers, is
 # recommended instead: it leaves the rest of the machine free.
@@ -60,6 +59,7 @@ def main(argv, tasks) -> int:
         "processes, and recommend a pool and worker count.",
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
+    parser.add_argument("--lines", metavar="FILE", help="time lines of FILE as items")
     parser.add_argument(
         "--sample",
         type=positive_int,
@@ -69,10 +69,9 @@ def main(argv, tasks) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        items = collect_files(args.inputs, print, print) if args.inputs else None
+        items = sample(load_items(args, tasks, print, print), args.sample)
     except InputError as exc:
         parser.error(str(exc))
-    items = sample(items if items is not None else tasks.demo_items(), args.sample)
     if not items:
         print("nothing to do")
         return 0

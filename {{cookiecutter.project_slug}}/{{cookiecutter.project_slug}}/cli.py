@@ -28,7 +28,7 @@ from . import tasks as default_tasks
 from ._engine import Failure, ItemError, PoolError, default_max_workers, usable_cpus
 from .output import AsJson, OutputFile, ResultWriter, label, record_line, to_json
 from .parallel import run_serial
-from .sources import InputError, collect_files, read_lines
+from .sources import InputError, load_items, positive_int
 
 FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
 {%- if cookiecutter.distributed == "dask" %}
@@ -44,18 +44,6 @@ class Stopped(BaseException):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.exit_code = 128 + signum
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number from 1 up, not {text!r} (for example: --workers 4)"
-        )
-    return value
 
 
 def parse_args(argv, tasks):
@@ -167,18 +155,6 @@ class Messages:
         self.warn(message)
 
 
-def load_items(args, tasks, messages: Messages) -> list:
-    """The items: files and walked directories, the lines of --lines, or
-    tasks.items(). Raises InputError for a usage error."""
-    if args.lines is not None:
-        return read_lines(args.lines)
-    if args.inputs:
-        leave_out = [args.output] if args.output else []
-        warn, cannot_read = messages.warn, messages.cannot_read
-        return collect_files(args.inputs, warn, cannot_read, leave_out)
-    return list(tasks.items())
-
-
 def items_to_run(output, resume: bool, items: list, parser) -> list[int]:
     """Indexes of the items to run: all of them, or with --resume those that
     --output has no result for. Takes the output file's lock."""
@@ -212,7 +188,8 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
     try:
         if output and (problem := output.check([])):
             parser.error(problem)
-        items = load_items(args, tasks, messages)
+        leave_out = [args.output] if args.output else []
+        items = load_items(args, tasks, messages.warn, messages.cannot_read, leave_out)
         if output and args.inputs and (problem := output.check(items)):
             parser.error(problem)
     except InputError as exc:

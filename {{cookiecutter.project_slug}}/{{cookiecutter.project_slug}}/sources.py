@@ -3,6 +3,7 @@ or tasks.items()."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 import sys
@@ -11,6 +12,16 @@ from pathlib import Path
 
 class InputError(Exception):
     """An input that cannot be used at all: a usage error."""
+
+
+def load_items(args, tasks, warn, unreadable, leave_out=()) -> list:
+    """The items the command line names: the lines of --lines FILE, the files
+    given (directories walked), or else tasks.items(). Raises InputError."""
+    if args.lines is not None:
+        return read_lines(args.lines)
+    if args.inputs:
+        return collect_files(args.inputs, warn, unreadable, leave_out)
+    return list(tasks.items())
 
 
 def collect_files(paths: list[str], warn, unreadable, leave_out=()) -> list[Path]:
@@ -101,3 +112,16 @@ def decode_lines(stream, name: str) -> list[str]:
         if line:
             lines.append(line)
     return lines
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number from 1 up (--workers, bench's --sample)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 up, not {text!r} (for example: 4)"
+        )
+    return value
