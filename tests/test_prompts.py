@@ -37,12 +37,12 @@ def test_every_prompt_is_covered_here():
     assert [key for key, _, _ in SESSION] == list(PROMPTS)
 
 
-def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
-    # An 80-column terminal: every question and choice must fit on its line, since
-    # expect_exact would not find one that wrapped.
+def spawn_cookiecutter(tmp_path, config_file):
+    """cookiecutter in an 80-column terminal: every question and choice must fit on
+    its line, since expect_exact would not find one that wrapped."""
     env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
     env.pop("COLUMNS", None)
-    terminal = pexpect.spawn(
+    return pexpect.spawn(
         sys.executable,
         [
             "-m",
@@ -50,7 +50,7 @@ def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
             "--config-file",
             str(config_file),
             "-o",
-            str(tmp_path),
+            str(tmp_path),  # it exists, as "." does
             str(TEMPLATE),
         ],
         encoding="utf-8",
@@ -58,20 +58,35 @@ def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
         dimensions=(60, 80),
         env=env,
     )
-    for key, default, answer in SESSION:
+
+
+def answer(terminal, session, timeout=60):
+    """Waits for each prompt of session with the default it shows, then types."""
+    for key, default, answer in session:
         prompt = PROMPTS[key]
         if isinstance(prompt, dict):  # a choice: its question, then each choice
-            terminal.expect_exact(prompt["__prompt__"])
+            terminal.expect_exact(prompt["__prompt__"], timeout=timeout)
             for choice, label in prompt.items():
                 if choice != "__prompt__":
-                    terminal.expect_exact(label)
-            terminal.expect_exact(f"({default}):")
+                    terminal.expect_exact(label, timeout=timeout)
+            terminal.expect_exact(f"({default}):", timeout=timeout)
         else:
-            terminal.expect_exact(f"{prompt} ({default}):" if default else prompt)
+            shown = f"{prompt} ({default}):" if default else prompt
+            terminal.expect_exact(shown, timeout=timeout)
         terminal.sendline(answer)
+
+
+def finish(terminal):
     terminal.expect(pexpect.EOF)
     terminal.close()
-    assert terminal.exitstatus == 0, terminal.before
+    return terminal.before
+
+
+def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
+    terminal = spawn_cookiecutter(tmp_path, config_file)
+    answer(terminal, SESSION)
+    output = finish(terminal)
+    assert terminal.exitstatus == 0, output
 
     project = tmp_path / "image_tools_7_7"
     tasks = read(project / "image_tools_7_7" / "tasks.py")
@@ -80,3 +95,30 @@ def test_a_newcomer_answers_the_prompts(tmp_path, config_file):
     assert not (project / "LICENSE").exists() and not (project / ".github").exists()
     assert "Ada Lovelace" in read(project / "pyproject.toml")
     assert read(project / "README.md").startswith("# Image Tools {{ 7 * 7 }}\n")
+
+
+def test_an_emoji_name_gets_the_default_package_name(tmp_path, config_file):
+    """Nothing in the name makes a package name: the default one is offered (it was
+    an empty one, and cookiecutter then said the output folder already exists)."""
+    terminal = spawn_cookiecutter(tmp_path, config_file)
+    session = [("project_name", "Parallel Loop", "🚀🚀")]
+    session += [("project_slug", "parallel_loop", "")]
+    answer(terminal, session, timeout=15)
+    terminal.sendline("\n" * 20)  # Enter at every other prompt
+    output = finish(terminal)
+    assert terminal.exitstatus == 0, output
+    assert read(tmp_path / "parallel_loop" / "README.md").startswith("# 🚀🚀\n")
+
+
+def test_a_rejected_answer_says_how_to_get_the_answers_back(tmp_path, config_file):
+    terminal = spawn_cookiecutter(tmp_path, config_file)
+    answer(terminal, [("project_name", "Parallel Loop", "My Tool")])
+    answer(terminal, [("project_slug", "my_tool", "my-tool")])
+    terminal.sendline("\n" * 20)
+    terminal.expect_exact("For example: project_slug='my_tool'")
+    saved = tmp_path / "replay" / f"{TEMPLATE.name}.json"
+    terminal.expect_exact(f"Your answers are saved in {saved}.")
+    terminal.expect_exact(f"cookiecutter --config-file {config_file} --replay-file")
+    finish(terminal)
+    assert terminal.exitstatus == 1
+    assert list(tmp_path.glob("my*")) == []
