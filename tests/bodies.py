@@ -4,7 +4,8 @@ import them under any start method. Used as the `tasks` module of run_cli.py.
 Each item is a file or a line of text; what it says is what the loop body does:
 "fail" raises, "exit" kills the worker process, "sys.exit" calls sys.exit(3),
 "sleep S" waits S seconds, "print" prints to stdout, "hang" sleeps for good,
-"nested" runs a process pool of its own, anything else returns its length.
+"nested" runs a process pool of its own, "spin N" computes for N loops, "meet DIR"
+waits until two items are running at once, anything else returns its length.
 """
 
 import os
@@ -32,6 +33,10 @@ def process_item(item):
         tqdm.write("tqdm.write from the loop body")
     if text.startswith("sleep "):
         time.sleep(float(text.split()[1]))
+    if text.startswith("spin "):
+        return sum(i * i for i in range(int(text.split()[1])))
+    if text.startswith("meet "):
+        meet(Path(text.split(maxsplit=1)[1]))
     if text == "hang":
         time.sleep(10**6)
     if text == "nested":
@@ -40,6 +45,17 @@ def process_item(item):
             process_item, ["hang"] * 4, pool="process", max_workers=2, progress=False
         )
     return len(text)
+
+
+def meet(folder: Path, count=2, timeout=60):
+    """Waits until `count` items have arrived here: they run at the same time."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{os.getpid()}-{time.monotonic_ns()}").touch()
+    deadline = time.monotonic() + timeout
+    while len(list(folder.iterdir())) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no other item came to {folder}: not parallel")
+        time.sleep(0.01)
 
 
 def process_numbered_item(index, item):

@@ -167,23 +167,10 @@ def start_cli(project):
     loop body of bodies.py, in its own process group as a terminal would. env
     changes the environment (None removes a variable); stderr may be a file."""
 
-    def start(
-        *args,
-        env=None,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        package="parallel_loop",
-        **options,
-    ):
-        path = os.pathsep.join(
-            [str(project.parent / package), str(project), str(TESTS)]
-        )
-        changed = {
-            **os.environ,
-            "PYTHONPATH": path,
-            "PFOR_PACKAGE": package,
-            **(env or {}),
-        }
+    def start(*args, env=None, stderr=subprocess.PIPE, where=project, **options):
+        path = os.pathsep.join([str(where), str(TESTS)])
+        package = {"PYTHONPATH": path, "PFOR_PACKAGE": where.name}
+        changed = {**os.environ, **package, **(env or {})}
         return subprocess.Popen(
             [sys.executable, str(TESTS / "run_cli.py"), *map(str, args)],
             stdout=options.pop("stdout", subprocess.PIPE),

@@ -72,13 +72,12 @@ def test_the_defaults(render):
             for name in (
                 "__init__",
                 "__main__",
+                "_engine",
                 "bench",
                 "cli",
-                "executors",
-                "failures",
-                "inputs",
                 "output",
                 "parallel",
+                "sources",
                 "tasks",
                 "timeline",
             )
@@ -87,13 +86,10 @@ def test_the_defaults(render):
             f"tests/{name}.py"
             for name in (
                 "conftest",
-                "test_bench",
                 "fake_tasks",
-                "run_cli",
                 "test_cli",
-                "test_faults",
                 "test_parallel",
-                "test_timeline",
+                "test_tasks",
             )
         ),
     }
@@ -195,7 +191,8 @@ def test_distributed_dask_runs_on_a_cluster(render):
     assert meta["optional-dependencies"]["dask"] == ["dask[distributed]>=2024.1"]
     assert "dask[distributed]>=2024.1" in meta["optional-dependencies"]["test"]
     assert meta["dependencies"] == ["tqdm>=4.66"]  # Dask stays optional
-    assert (project / "tests" / "test_dask.py").is_file()
+    assert (project / "tests" / "test_dask_pool.py").is_file()
+    assert (project / "parallel_loop" / "dask_pool.py").is_file()
     check_project(project)
     done = run(
         "-m",

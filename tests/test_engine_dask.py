@@ -1,0 +1,188 @@
+"""distributed=dask: the same loop on real Dask clusters, local and started apart."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import pytest
+from conftest import TESTS, processes_in_group, render_once, wait_for
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="session")
+def dask_project(tmp_path_factory):
+    return render_once(tmp_path_factory, project_name="Dask Loop", distributed="dask")
+
+
+@pytest.fixture
+def dask_pool(dask_project):
+    from dask_loop import dask_pool
+
+    return dask_pool
+
+
+def exit_always(x):
+    os._exit(1)
+
+
+def test_workers_that_keep_dying_are_reported(dask_pool):
+    from dask_loop.parallel import PoolError, run_map
+
+    with (
+        dask_pool.open_executor(2, None) as executor,
+        pytest.raises(PoolError, match="a worker process died"),
+    ):
+        run_map(exit_always, range(4), pool=executor, max_workers=2, progress=False)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_reported(dask_project, start_cli):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    run = start_cli(
+        "--lines",
+        os.devnull,
+        "--pool",
+        "dask",
+        "--scheduler",
+        address,
+        where=dask_project,
+    )
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode in (0, 1)  # nothing to do needs no cluster
+    listing = TESTS / "bodies.py"
+    run = start_cli(
+        listing, "--pool", "dask", "--scheduler", address, where=dask_project
+    )
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert f"cannot reach the Dask scheduler at {address}" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("pattern", ["map", "submit"])
+def test_the_command_line_on_a_local_cluster(
+    make_files, tmp_path, pattern, dask_project, start_cli
+):
+    out = tmp_path / "results.jsonl"
+    files = make_files("a", "bb", "fail", "dddd")
+    run = start_cli(
+        *files,
+        *("--pool", "dask", "--workers", "2", "--pattern", pattern),
+        *("--keep-going", "--output", out, "--no-progress"),
+        where=dask_project,
+    )
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, stderr
+    records = {r["index"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert [records[i].get("result") for i in range(4)] == [1, 2, None, 4]
+    assert "dask pool, 2 worker(s)" in stderr and "1 failed" in stderr
+
+
+def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, start_cli):
+    out = tmp_path / "results.jsonl"
+    files = make_files(*["sleep 0.5"] * 20)
+    run = start_cli(
+        *files, "--pool", "dask", "--workers", "2", "--output", out, where=dask_project
+    )
+    wait_for(lambda: out.exists() and out.read_text().count("\n") >= 2)
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130
+    finished = out.read_text().count("\n")
+    assert f"interrupted: {finished} of 20 items finished" in stderr
+    assert "Traceback" not in stderr
+    wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
+
+
+@contextmanager
+def separate_cluster(project, importable: bool):
+    """A scheduler and 2 workers started apart, as `dask scheduler` and `dask worker`
+    would be; importable says whether they can import the project."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    host, port = address[len("tcp://") :].split(":")
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if importable:
+        env["PYTHONPATH"] = os.pathsep.join([str(project), str(TESTS)])
+    commands = [
+        ["distributed.cli.dask_scheduler", "--host", host, "--port", port],
+        ["distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1"],
+    ]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", *command, "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=TESTS.anchor,
+            env=env,
+        )
+        for command in commands
+    ]
+    try:
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_the_command_line_against_a_separate_scheduler(
+    make_files, tmp_path, dask_project, start_cli
+):
+    with separate_cluster(dask_project, importable=True) as address:
+        out = tmp_path / "results.jsonl"
+        run = start_cli(
+            *make_files("a", "bb", "ccc"),
+            *(
+                "--pool",
+                "dask",
+                "--scheduler",
+                address,
+                "--output",
+                out,
+                "--no-progress",
+            ),
+            where=dask_project,
+        )
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+        assert f"(all the cluster's cores, at {address})" in stderr
+        results = {
+            json.loads(line)["index"]: json.loads(line)["result"]
+            for line in out.read_text().splitlines()
+        }
+        assert results == {0: 1, 1: 2, 2: 3}
+        # Dask's own environment variable names the cluster just as well.
+        run = start_cli(
+            *make_files("dddd"),
+            *("--pool", "dask", "--no-progress"),
+            env={"DASK_SCHEDULER_ADDRESS": address},
+            where=dask_project,
+        )
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+        assert json.loads(stdout)["result"] == 4
+
+
+def test_a_cluster_that_cannot_import_the_project_says_so(
+    make_files, dask_project, start_cli
+):
+    with separate_cluster(dask_project, importable=False) as address:
+        run = start_cli(
+            *make_files("a"),
+            *("--pool", "dask", "--scheduler", address, "--no-progress"),
+            where=dask_project,
+        )
+        stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, stderr
+    assert "install it there too (pip install .)" in stderr

@@ -1,0 +1,104 @@
+"""bench and --timeline of a rendered project."""
+
+import json
+
+import bodies
+import pytest
+
+
+@pytest.fixture
+def cli(project):
+    from parallel_loop import cli
+
+    return cli
+
+
+def bench(cli, *args):
+    return cli.main(["bench", *map(str, args)], tasks=bodies)
+
+
+def test_waiting_work_is_sent_to_threads(cli, make_files, capsys):
+    assert bench(cli, *make_files(*["sleep 0.03"] * 16), "--sample", "16") == 0
+    out = capsys.readouterr().out
+    assert "timing 16 items" in out
+    lines = out.splitlines()
+    rows = [
+        line.split()
+        for line in lines
+        if line.startswith(("serial", "thread", "process"))
+    ]
+    assert rows[0][:2] == ["serial", "1"]
+    assert {row[0] for row in rows} == {"serial", "thread", "process"}
+    assert "recommendation: --pool thread --workers" in out
+    recommended = out.split("--workers ")[1].split()[0]
+    assert int(recommended) >= 4  # 16 waits of 30 ms: threads overlap them
+
+
+def test_computing_work_gets_a_table_and_a_recommendation(cli, make_files, capsys):
+    assert bench(cli, *make_files(*["spin 200000"] * 6)) == 0
+    out = capsys.readouterr().out
+    assert "speedup" in out and "efficiency" in out
+    assert "recommendation:" in out
+
+
+def test_failing_items_are_counted_not_fatal(cli, make_files, capsys):
+    assert bench(cli, *make_files("a", "fail")) == 0
+    assert "note: 1 of the 2 items failed" in capsys.readouterr().out
+
+
+def test_nothing_to_bench(cli, tmp_path, capsys):
+    assert bench(cli, tmp_path) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_worker_counts_and_sample(project):
+    from parallel_loop.bench import sample, worker_counts
+
+    assert worker_counts("process", 2) == [1, 2]
+    assert worker_counts("process", 6) == [1, 2, 4, 6]
+    assert worker_counts("process", 1) == [1]
+    assert worker_counts("thread", 2) == [2, 4, 8, 16, 32]
+    assert sample(list(range(100)), 4) == [0, 25, 50, 75]
+    assert sample([1, 2], 20) == [1, 2]
+
+
+@pytest.mark.parametrize("value", ["0", "x"])
+def test_bad_sample_size(cli, value, capsys):
+    with pytest.raises(SystemExit) as exit:
+        bench(cli, "--sample", value)
+    assert exit.value.code == 2
+
+
+def test_spans_show_two_processes_working_at_once(project, tmp_path):
+    from parallel_loop import timeline
+    from parallel_loop.parallel import run_map
+
+    items = [f"meet {tmp_path / 'meeting'}"] * 2  # each waits for the other
+    spans = run_map(
+        timeline.Timed(bodies.process_item), items, max_workers=2, progress=False
+    )
+    assert len({span.worker for span in spans}) == 2
+    first, second = sorted(spans, key=lambda span: span.start)
+    assert second.start < first.end  # they overlapped: parallel
+
+
+def test_the_timeline_is_drawn_and_results_stay_plain(
+    cli, make_files, tmp_path, capsys
+):
+    pytest.importorskip("matplotlib")
+    chart = tmp_path / "run.png"
+    files = make_files(*["sleep 0.05"] * 6)
+    args = [*map(str, files), "--pool", "thread", "--workers", "3", "--no-progress"]
+    assert cli.main([*args, "--timeline", str(chart)], tasks=bodies) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["result"] for line in out.splitlines()] == [10] * 6
+    assert f"timeline: {chart}" in err
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def test_without_matplotlib_it_says_what_to_install(cli, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli.timeline, "available", lambda: False)
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--timeline", str(tmp_path / "x.png")], tasks=bodies)
+    assert exit.value.code == 2
+    assert 'pip install -e ".[timeline]"' in capsys.readouterr().err
