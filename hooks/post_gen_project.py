@@ -1,20 +1,12 @@
-"""Removes what the chosen options do not need. Safe to run twice."""
+"""Removes what the chosen options do not need. Safe to run twice.
+
+Optional files have conditional names instead ({% raw %}{% if ... %}name{% endraw %}); a
+directory cannot (cookiecutter would fail), so .github is removed here."""
 
 import json
 import shutil
-from pathlib import Path
 
-ANSWERS = json.loads(
-    r"""{{ {
-        "license": cookiecutter.license,
-        "ci": cookiecutter.ci,
-        "distributed": cookiecutter.distributed,
-    } | tojson }}"""
-)
+ANSWERS = json.loads(r"""{{ {"ci": cookiecutter.ci} | tojson }}""")
 
-if ANSWERS["license"] == "none":
-    Path("LICENSE").unlink(missing_ok=True)
 if ANSWERS["ci"] == "none":
     shutil.rmtree(".github", ignore_errors=True)
-if ANSWERS["distributed"] == "none":
-    Path("tests", "test_dask.py").unlink(missing_ok=True)

@@ -175,14 +175,16 @@ def items_to_run(output, resume: bool, items: list, parser) -> list[int]:
 
 def main(argv=None, tasks=default_tasks, results=None) -> int:
     """Runs the command line; `tasks` is the module with the loop body (tests pass
-    their own), `results` the stream for results (default: stdout). Returns the
-    exit code."""
+    their own), `results` the stream for results (default: stdout; run() passes
+    keep_stdout_for_results). Returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         from . import bench  # imported only when asked for
 
         return bench.main(argv[1:], tasks)
-    args, parser = parse_args(argv, tasks)
+    args, parser = parse_args(argv, tasks)  # --help went to stdout: it was asked for
+    if callable(results):
+        results = results()
     messages = Messages()
     output = OutputFile(args.output) if args.output else None
     try:
@@ -203,7 +205,7 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
         describe_run(args, len(todo), workers, source)
         writer = output or ResultWriter(results or sys.stdout)
         code = Run(args, items, todo, writer).start(workers, tasks)
-    except PoolError as exc:  # a Dask scheduler that cannot be reached
+    except PoolError as exc:  # a cluster that cannot be reached
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -403,15 +405,14 @@ def keep_stdout_for_results():
 def run(argv=None, tasks=default_tasks) -> None:
     """The console script and `python -m` entry point."""
     threading.excepthook = quiet_stopped_pool
-    results = keep_stdout_for_results()
     try:
-        code = main(argv, tasks, results)
-        results.flush()
+        code = main(argv, tasks, keep_stdout_for_results)
+        sys.stdout.flush()
     except KeyboardInterrupt:  # before or after the run itself
         print("interrupted", file=sys.stderr)
         code = 130
     except BrokenPipeError:
-        code = stdout_closed(results)
+        code = stdout_closed(sys.stdout)
     if code != 0 and threading.active_count() > 1:
         # The run stopped early and left a pool behind: threads of a thread pool
         # cannot be stopped (Python would wait for their items at exit). Everything
