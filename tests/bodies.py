@@ -5,11 +5,18 @@ Each item is a file or a line of text; what it says is what the loop body does:
 "fail" raises, "exit" kills the worker process, "sys.exit" calls sys.exit(3),
 "sleep S" waits S seconds, "print" prints to stdout, "hang" sleeps for good,
 "nested" runs a process pool of its own, "spin N" computes for N loops, "meet DIR"
-waits until two items are running at once, anything else returns its length.
+waits until two items are running at once, "stuck" hangs where SIGALRM cannot
+reach it, "log" logs a warning, "flaky DIR" fails twice with ConnectionError and
+then checks that other items finished meanwhile, "done DIR" leaves a mark there,
+"whoami" returns the worker process's name, anything else returns its length. With $PFOR_SETUP_DIR set, setup() leaves a mark
+there; with $PFOR_SETUP_FAIL set, it raises.
 """
 
+import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +44,24 @@ def process_item(item):
         return sum(i * i for i in range(int(text.split()[1])))
     if text.startswith("meet "):
         meet(Path(text.split(maxsplit=1)[1]))
+    if text == "stuck":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(10**6)
+    if text == "log":
+        logging.getLogger("bodies").warning("a warning from the loop body")
+    if text.startswith("flaky "):
+        return flaky(Path(text.split(maxsplit=1)[1]))
+    if text.startswith("done "):
+        time.sleep(0.1)
+        folder = Path(text.split(maxsplit=1)[1])
+        (
+            folder / f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+        ).touch()
+        return worker_id()
+    if text == "whoami":
+        import multiprocessing
+
+        return multiprocessing.current_process().name
     if text == "hang":
         time.sleep(10**6)
     if text == "nested":
@@ -45,6 +70,32 @@ def process_item(item):
             process_item, ["hang"] * 4, pool="process", max_workers=2, progress=False
         )
     return len(text)
+
+
+def worker_id() -> str:
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
+def setup():
+    if os.environ.get("PFOR_SETUP_FAIL"):
+        raise RuntimeError("no database here")
+    if os.environ.get("PFOR_SETUP_DIR"):
+        Path(os.environ["PFOR_SETUP_DIR"], worker_id()).touch()
+
+
+def flaky(folder: Path):
+    """Fails twice; the third time, other items must have finished in between."""
+    attempts = folder / "attempts"
+    done_before = (
+        [int(n) for n in attempts.read_text().split()] if attempts.exists() else []
+    )
+    done_now = len(list(folder.glob("*-*-*")))
+    attempts.write_text(" ".join(map(str, [*done_before, done_now])))
+    if len(done_before) < 2:
+        raise ConnectionError(f"attempt {len(done_before) + 1} fails")
+    if done_now <= done_before[0]:
+        raise ValueError("no other item finished while this one waited to retry")
+    return len(done_before) + 1
 
 
 def meet(folder: Path, count=2, timeout=60):

@@ -3,7 +3,6 @@ parents, closed pipes, full disks, start methods. The generated project's own
 tests keep to its contract; these run where the template is developed."""
 
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -234,24 +233,27 @@ def test_a_full_disk_is_a_clear_error_and_lines_stay_whole(
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_both_patterns_under_every_start_method(parallel, method):
-    context = multiprocessing.get_context(method)
-    previous = multiprocessing.get_start_method(allow_none=True)
-    multiprocessing.set_start_method(method, force=True)
-    try:
-        assert parallel._engine.process_context() is context
-        results = parallel.run_map(
-            bodies.square, range(300), max_workers=2, progress=False
-        )
-        assert results == [x * x for x in range(300)]
-        numbered = parallel.run_submit(
-            bodies.indexed_square, range(300), progress=False
-        )
-        assert numbered == results
-    finally:
-        multiprocessing.set_start_method(previous, force=True)
+def test_both_patterns_under_every_start_method(parallel, method, monkeypatch):
+    monkeypatch.setattr(parallel._engine, "START_METHOD", method)
+    assert parallel._engine.process_context().get_start_method() == method
+    results = parallel.run_map(bodies.square, range(300), max_workers=2, progress=False)
+    assert results == [x * x for x in range(300)]
+    numbered = parallel.run_submit(bodies.indexed_square, range(300), progress=False)
+    assert numbered == results
 
 
-def test_the_start_method_is_forkserver_unless_the_program_chose(parallel, monkeypatch):
-    monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none: None)
+def test_workers_start_with_forkserver_even_after_a_tqdm_bar(
+    parallel, start_cli, make_files
+):
+    # tqdm fixes multiprocessing's default start method to fork on Linux: the
+    # project must choose its own, and workers must not be forked copies.
+    from tqdm import tqdm
+
+    tqdm(disable=True).close()
     assert parallel._engine.process_context().get_start_method() == "forkserver"
+    run = start_cli(
+        *make_files("print"), "--workers", "1", env={"PFOR_START_METHOD": ""}
+    )
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0 and "DeprecationWarning" not in stderr
+    assert "ForkProcess" not in stderr

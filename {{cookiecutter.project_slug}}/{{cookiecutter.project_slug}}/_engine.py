@@ -5,8 +5,10 @@
     Pool.batches  cuts the items into batches whose size follows how long items
                   take, keeping a bounded number of batches in flight
     Pool.map      executor.map's promise (results in input order) on those batches
-    call_batch    runs in a worker: the loop body on each item of a batch
-    Failure       stands in for the result of an item whose loop body raised
+    Pool.handle   hands each finished item to on_result as it comes, retries
+                  what failed with a transient error, records timeouts
+    _worker.py    what runs in the workers: the loop body on each item of a
+                  batch, failures captured; setup(); timeouts; logs
 
 Sending work to a worker process costs about 0.1 ms, so items travel in batches.
 A batch should take about TARGET_BATCH_SECONDS: batches start at one item and
@@ -16,15 +18,19 @@ worker is left with a long batch while the others sit idle.
 
 from __future__ import annotations
 
+import heapq
+import logging
+import logging.handlers
 import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
+import random
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
-import traceback
 from concurrent.futures import (
     FIRST_COMPLETED,
     BrokenExecutor,
@@ -34,12 +40,23 @@ from concurrent.futures import (
     wait,
 )
 from contextlib import contextmanager
-from dataclasses import dataclass
 from itertools import islice
-from pathlib import PurePath
+from pathlib import Path
+
+from ._worker import (
+    RUNNING,
+    Failure,
+    Settings,
+    SetupFailed,
+    call_batch,
+    describe,
+    failure_of,
+    in_worker,
+    start_process_worker,
+)
 
 POOLS = ("process", "thread")
-# What a pool raises when a worker died under it (dask_pool, if any, adds its own).
+# What a pool raises when a worker died under it (a cluster's module adds its own).
 DEAD_WORKER_ERRORS: tuple[type[BaseException], ...] = (BrokenExecutor,)
 
 # A batch should take about this long in a worker: ~200 times what sending it costs,
@@ -50,6 +67,16 @@ BATCHES_IN_FLIGHT_PER_WORKER = 2
 # Near the end of the input, a batch holds at most this share of what each worker
 # has left to do, so the last batches are small and finish together.
 END_SHARE = 4
+# Items that fail with these exceptions are tried again by default (retries=N):
+# they are usually transient. A missing file or a bad value is not.
+RETRY_ON = (TimeoutError, ConnectionError)
+# The first retry waits about this long; each next one twice as long, up to
+# RETRY_MAX_DELAY; each delay is jittered (x0.5 to x1.5) so retries spread out.
+RETRY_DELAY = 0.5
+RETRY_MAX_DELAY = 30.0
+# How worker processes start: None picks forkserver, or spawn (see process_context).
+# "fork" starts faster and shares the main process's memory, at fork's risks.
+START_METHOD = None
 
 
 # --- How many workers ---------------------------------------------------------
@@ -84,17 +111,7 @@ def check_max_workers(max_workers) -> int:
 # --- Failures -----------------------------------------------------------------
 
 
-@dataclass
-class Failure:
-    """Stands in for the result of an item whose loop body raised."""
-
-    item: str  # the item, described in a few words
-    error: str  # "ValueError: bad input"
-    traceback: str  # the worker's traceback, as text
-    index: int | None = None  # position in the input, filled in by the caller
-
-    def describe(self) -> str:
-        return f"item #{self.index} ({self.item}) failed: {self.error}"
+__all__ = ["Failure", "describe", "failure_of"]  # from _worker, for the others
 
 
 class ItemError(Exception):
@@ -109,27 +126,8 @@ class PoolError(Exception):
     """The pool itself failed: a worker died, or work could not be sent to it."""
 
 
-def describe(item, limit: int = 80) -> str:
-    """An item in a few words: a path or a string as it is, anything else as its
-    repr; cut to `limit` characters in the middle, so both ends show."""
-    if isinstance(item, (str, PurePath)):
-        text = str(item)
-    elif isinstance(item, (bytes, bytearray)):
-        text = f"{type(item).__name__} of {len(item)} bytes"
-    else:
-        text = repr(item)
-    if len(text) <= limit:
-        return text
-    half = (limit - 3) // 2
-    return text[:half] + "..." + text[-half:]
-
-
-def failure_of(item, exc: BaseException) -> Failure:
-    return Failure(
-        item=describe(item),
-        error=f"{type(exc).__name__}: {exc}",
-        traceback="".join(traceback.format_exception(exc)),
-    )
+class SetupError(PoolError):
+    """setup() raised in a worker."""
 
 
 HOW_TO_PICKLE = (
@@ -178,83 +176,71 @@ def pool_errors(unfinished):
         ) from exc
 
 
-# --- In the workers -------------------------------------------------------------
-
-
-def call_batch(func, first: int, items: list, numbered: bool):
-    """In a worker: func(item), or func(index, item), for each item of a batch.
-
-    An item that raises, even SystemExit or KeyboardInterrupt, becomes a Failure:
-    one bad item neither stops its batch nor takes its worker down. Returns
-    (first, outcomes, seconds): the seconds let the pool size the next batches.
-    """
-    started = time.perf_counter()
-    outcomes = []
-    for index, item in enumerate(items, first):
-        try:
-            outcomes.append(func(index, item) if numbered else func(item))
-        except BaseException as exc:
-            outcomes.append(failure_of(item, exc))
-    return first, outcomes, time.perf_counter() - started
-
-
-def start_worker() -> None:
-    """Runs first in each worker process."""
-    # Ctrl-C reaches every process of the terminal. The main process handles it and
-    # stops the workers; without this, each would print a KeyboardInterrupt too.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # blocked while we started (see Pool.submit)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    # A forked worker inherits the main process's SIGTERM handler: just end.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Exit when the main process dies (kill -9, out of memory): otherwise workers
-    # would wait for work forever. The parent's sentinel becomes readable then.
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.sentinel is not None:
-        watch = threading.Thread(target=exit_with, args=(parent.sentinel,), daemon=True)
-        watch.start()
-
-
-def exit_with(parent_sentinel) -> None:
-    multiprocessing.connection.wait([parent_sentinel])
-    os._exit(1)
-
-
 @contextmanager
 def ctrl_c_held():
     """Holds Ctrl-C back while a worker process may be starting, and delivers it
-    after: a process forked at that moment would not ignore it yet, and Python
-    drops a KeyboardInterrupt raised inside its at-fork handlers."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no fork, nothing to hold
-        yield
+    after. A KeyboardInterrupt in the middle would leave a process half started
+    (Python even drops one raised inside its at-fork handlers), so this thread
+    notes the signal and raises it at the end. Blocking SIGINT meanwhile means that
+    processes started now inherit it blocked, whatever their start method, until
+    they ignore it (_worker.start_process_worker)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread handles signals
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(1))
+    blocking = hasattr(signal, "pthread_sigmask")  # not on Windows
+    if blocking:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held one arrives
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # raises KeyboardInterrupt, as Ctrl-C does
 
 
 # --- The pool ---------------------------------------------------------------------
 
 
 def process_context():
-    """How worker processes start: as the program chose with
-    multiprocessing.set_start_method(), else forkserver where the system has it
-    (Linux, macOS; Python 3.14's default on Linux), else spawn (Windows). Not fork:
-    it copies a process with its threads' locks held (tqdm's, a thread pool's),
-    which can deadlock a worker, and Python 3.12 warns about it."""
-    if multiprocessing.get_start_method(allow_none=True) is not None:
-        return multiprocessing.get_context()
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("forkserver")
-    return multiprocessing.get_context("spawn")
+    """How worker processes start: START_METHOD if set, else forkserver where the
+    system has it (Linux, macOS; Python 3.14's default on Linux), else spawn
+    (Windows). Not fork: it copies a process with its threads' locks held (tqdm's,
+    a thread pool's), which can deadlock a worker, and Python 3.12 warns about it.
+    (multiprocessing's own default cannot be trusted here: creating any tqdm bar
+    fixes it to fork on Linux before Python 3.14.)"""
+    methods = multiprocessing.get_all_start_methods()
+    default = "forkserver" if "forkserver" in methods else "spawn"
+    return multiprocessing.get_context(START_METHOD or default)
 
 
-def make_executor(pool: str, max_workers: int) -> Executor:
+class WorkerLogs:
+    """Log records of worker processes travel on a queue to this process, where
+    they go through its own logging (the command line shows them on stderr)."""
+
+    def __init__(self, context):
+        self.queue = context.Queue()
+        self.listener = logging.handlers.QueueListener(self.queue, self)
+        self.listener.start()
+
+    def handle(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+    def close(self) -> None:
+        self.listener.stop()
+        self.queue.close()
+
+
+def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Executor:
     if pool == "process":
         return ProcessPoolExecutor(
-            max_workers, mp_context=process_context(), initializer=start_worker
+            max_workers,
+            mp_context=process_context(),
+            initializer=start_process_worker,
+            initargs=(logs.queue, logging.getLogger().getEffectiveLevel()),
         )
     if pool == "thread":
         return ThreadPoolExecutor(max_workers)
@@ -265,35 +251,80 @@ def make_executor(pool: str, max_workers: int) -> Executor:
 
 
 @contextmanager
-def open_pool(pool="process", max_workers=None, keep_going=False, on_result=None):
+def open_pool(
+    pool="process",
+    max_workers=None,
+    keep_going=False,
+    on_result=None,
+    *,
+    timeout=None,
+    retries=0,
+    retry_on=RETRY_ON,
+    setup=None,
+):
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (Dask's, or one of yours), which is left running.
 
+    timeout: seconds an item may run; retries: how many more times an item that
+    failed with one of retry_on is tried; setup: run once in each worker first.
     On an error or Ctrl-C, queued work is cancelled and worker processes are
     ended at once, instead of waiting for what is in flight."""
+    check_long_run(timeout, retries)
+    settings = Settings(timeout=timeout, retry_on=tuple(retry_on), setup=setup)
+    options = {"keep_going": keep_going, "on_result": on_result, "retries": retries}
     if isinstance(pool, Executor):
         workers = max_workers or getattr(pool, "_max_workers", None)
-        yield Pool(pool, check_max_workers(workers), keep_going, on_result)
+        if workers is None:
+            raise ValueError(
+                "pass max_workers with an executor of yours: how many items it "
+                "runs at once (for a Dask cluster, its number of threads)"
+            )
+        yield Pool(pool, check_max_workers(workers), settings, **options)
         return
     workers = check_max_workers(max_workers)
-    executor = make_executor(pool, workers)
+    logs = WorkerLogs(process_context()) if pool == "process" else None
+    if timeout and pool == "process":
+        settings.notes = tempfile.mkdtemp(prefix="timeouts-")
+
+    def new_executor():
+        return make_executor(pool, workers, logs)
+
+    executor = new_executor()
+    pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
     try:
-        yield Pool(executor, workers, keep_going, on_result)
+        yield pool_of_batches
     except BaseException:
-        stop_now(executor)
+        stop_now(pool_of_batches.executor)  # the one in use: it may be a new one
         raise
-    executor.shutdown(wait=True)
+    else:  # a thread that runs on past its timeout is not waited for
+        pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
+    finally:
+        if logs is not None:
+            logs.close()
+        if settings.notes:
+            shutil.rmtree(settings.notes, ignore_errors=True)
+
+
+def check_long_run(timeout, retries) -> None:
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds above 0: {timeout!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a whole number from 0 up, not {retries!r}")
 
 
 def stop_now(executor: Executor) -> None:
-    # shutdown() forgets the worker processes, so take hold of them first.
-    # (Python 3.14 has terminate_workers(); 3.10 to 3.13 only this private dict.)
+    # shutdown() forgets the worker processes and the pool's own thread, so take
+    # hold of them first. (Python 3.14 has terminate_workers(); 3.10 to 3.13 only
+    # these private attributes.)
     processes = list((getattr(executor, "_processes", None) or {}).values())
+    manager = getattr(executor, "_executor_manager_thread", None)
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(timeout=5)
+    if manager is not None:
+        manager.join(timeout=10)  # it closes the pool's queues: nothing leaks
 
 
 class BatchSizes:
@@ -322,30 +353,54 @@ class BatchSizes:
 class Pool:
     """An executor that runs items in batches. submit() is the executor's own;
     batches(), results() and map() add the bookkeeping both patterns share:
-    outcomes are handled in this thread as batches finish (on_result, fail-fast),
-    and kept until they can be handed out in input order."""
+    outcomes are handled in this thread as batches finish (on_result, fail-fast,
+    retries, timeouts), and kept until they can be handed out in input order."""
 
-    def __init__(self, executor: Executor, workers: int, keep_going, on_result):
+    def __init__(
+        self,
+        executor: Executor,
+        workers: int,
+        settings: Settings,
+        new_executor=None,
+        *,
+        keep_going=False,
+        on_result=None,
+        retries=0,
+    ):
         self.executor = executor
+        self.new_executor = new_executor  # to replace a pool a stuck item broke
         self.workers = workers
+        self.settings = settings
         self.keep_going = keep_going
         self.on_result = on_result
+        self.retries = retries
         self.keep_results = True
         self.sizes = BatchSizes(workers)
-        self.in_flight = set()  # futures of batches not yet handled
-        self.unfinished = {}  # first index -> size, of batches not yet handled
+        self.in_flight = {}  # future -> index of its batch's first item
+        self.submitted_at = {}  # future -> when (timeouts on other executors)
+        self.unfinished = {}  # first index -> items, of batches not yet handled
         self.finished = {}  # first index -> outcomes, not yet handed out
         self.handed_out = 0  # results() and map() hand out items below this index
+        self.call = None  # (func, numbered) of the batches: for retries
+        self.attempts = {}  # index -> attempts so far, of items tried again
+        self.retry_at = []  # heap of (when, index, item) to try again
+        self.waiting = {}  # first index -> outcomes with retries still to come
+        self.home = {}  # index of an item tried again -> (first, offset)
+        self.abandoned = False  # an item timed out on a thread that runs on
+        self.not_read = None  # index of the first item not yet read, while any are
 
     def submit(self, fn, *args):
         """executor.submit(fn, *args), tracked, with the pool's errors explained."""
-        if not self.in_flight and not isinstance(self.executor, ThreadPoolExecutor):
-            for arg in (fn, *args):
-                if callable(arg):
-                    check_picklable(arg)  # the loop body: say early what is wrong
+        if fn is call_batch:
+            self.call = (args[0], args[3])  # remembered, to retry an item
+            if self.call[0] is not None and not self.in_flight:
+                if not isinstance(self.executor, ThreadPoolExecutor):
+                    check_picklable(self.call[0])  # say early what is wrong
         with pool_errors(self.describe_unfinished), ctrl_c_held():
-            future = self.executor.submit(fn, *args)
-        self.in_flight.add(future)
+            future = self.executor.submit(in_worker, self.settings, fn, *args)
+        self.in_flight[future] = args[1] if fn is call_batch else None
+        if self.settings.timeout:
+            self.submitted_at[future] = time.monotonic()
         return future
 
     def batches(self, items, total: int | None = None):
@@ -356,42 +411,189 @@ class Pool:
         first = 0
         while True:
             while len(self.in_flight) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
-                self.handle(wait(self.in_flight, return_when=FIRST_COMPLETED).done)
+                self.wait_a_little()
             remaining = None if total is None else total - first
-            batch = list(islice(iterator, self.sizes.next(remaining)))
+            batch = list(islice(iterator, self.next_batch_size(remaining)))
             if not batch:
+                self.not_read = None
                 return
-            self.unfinished[first] = len(batch)
+            self.not_read = first + len(batch)
+            self.unfinished[first] = batch
             yield first, batch
             first += len(batch)
+
+    def next_batch_size(self, remaining):
+        timed_elsewhere = self.settings.timeout and not self.times_in_workers()
+        return 1 if timed_elsewhere else self.sizes.next(remaining)
+
+    def times_in_workers(self) -> bool:
+        """Worker processes stop their own late items; a thread or a cluster
+        cannot, so this thread watches items one by one."""
+        return isinstance(self.executor, ProcessPoolExecutor)
+
+    def wait_a_little(self) -> None:
+        """Waits until a batch finishes (or a retry or a timeout is due), and
+        handles what finished."""
+        timeout = None
+        if self.settings.timeout and not self.times_in_workers():
+            timeout = min(0.05, self.settings.timeout / 4)
+        if self.retry_at:
+            due = max(0.0, self.retry_at[0][0] - time.monotonic())
+            timeout = due if timeout is None else min(timeout, due)
+        if self.in_flight:
+            self.handle(wait(self.in_flight, timeout, FIRST_COMPLETED).done)
+        else:  # only retries to wait for
+            time.sleep(timeout)
+        self.time_out_late_items()
+        self.retry_due_items()
 
     def handle(self, futures) -> None:
         """Hands the outcomes of finished batches to on_result, in this thread,
         before raising what stops the run: nothing that finished is lost."""
-        done, broken = [], None
+        futures = set(futures)
+        if futures and self.settings.notes and self.pool_broke(futures):
+            futures |= wait(self.in_flight).done  # all of them fail with it
+        done, broken, lost = [], None, []
         for future in futures:
-            self.in_flight.discard(future)
+            first = self.in_flight.pop(future)
+            self.submitted_at.pop(future, None)
             try:
                 done.append(future.result())
             except Exception as exc:  # the pool's problem: items' are outcomes
                 broken = broken or exc
+                lost.append(first)
+        for result in done:
+            if isinstance(result, SetupFailed):
+                raise SetupError(
+                    f"setup() failed in a worker: {result.error}. It runs once in "
+                    "each worker before the first item: fix it in tasks.py. The "
+                    f"worker's traceback:\n{result.traceback.rstrip()}"
+                )
         first_failure = None
         for first, outcomes, seconds in sorted(done, key=lambda batch: batch[0]):
-            del self.unfinished[first]
             self.sizes.record(len(outcomes), seconds)
-            for index, outcome in enumerate(outcomes, first):
-                if isinstance(outcome, Failure):
-                    outcome.index = index
-                    first_failure = first_failure or outcome
-                if self.on_result is not None:
-                    self.on_result(index, outcome)
-            if self.keep_results:
-                self.finished[first] = outcomes
+            failure = self.settle(first, outcomes)  # before the test: it must run
+            first_failure = first_failure or failure
         if first_failure is not None and not self.keep_going:
             raise ItemError(first_failure)
-        if broken is not None:
+        if broken is not None and not self.replace_stuck_worker(lost):
             with pool_errors(self.describe_unfinished):
                 raise broken
+
+    def settle(self, first: int, outcomes: list) -> Failure | None:
+        """Records the outcomes of a finished batch, or of an item tried again,
+        and hands the final ones to on_result. A batch is done, and can be handed
+        out in input order, once its items tried again are final too. Returns the
+        first final failure, if any."""
+        if first in self.home:  # an item tried again: its batch waits for it
+            home, offset = self.home.pop(first)
+            self.waiting[home][1] -= 1
+        else:
+            home, offset = first, 0
+            self.waiting[home] = [outcomes, 0]  # outcomes, retries still to come
+        slots = self.waiting[home]
+        items = self.unfinished.pop(first)
+        first_failure = None
+        for position, outcome in enumerate(outcomes):
+            index = first + position
+            if isinstance(outcome, Failure):
+                outcome.index = index
+                if outcome.retryable and self.try_again(index, items[position]):
+                    self.home[index] = (home, offset + position)
+                    slots[1] += 1
+                    continue
+                first_failure = first_failure or outcome
+            slots[0][offset + position] = outcome
+            if self.on_result is not None:
+                self.on_result(index, outcome)
+        if slots[1] == 0:
+            del self.waiting[home]
+            if self.keep_results:
+                self.finished[home] = slots[0]
+        return first_failure
+
+    def try_again(self, index: int, item) -> bool:
+        """Schedules another attempt of an item, after a backoff, if any is left."""
+        attempts = self.attempts.get(index, 1)
+        if attempts > self.retries:
+            return False
+        self.attempts[index] = attempts + 1
+        delay = min(RETRY_MAX_DELAY, RETRY_DELAY * 2 ** (attempts - 1))
+        delay *= random.uniform(0.5, 1.5)
+        heapq.heappush(self.retry_at, (time.monotonic() + delay, index, item))
+        return True
+
+    def retry_due_items(self) -> None:
+        while self.retry_at and self.retry_at[0][0] <= time.monotonic():
+            _, index, item = heapq.heappop(self.retry_at)
+            self.send_again(index, [item])
+
+    def time_out_late_items(self) -> None:
+        """On a thread pool or a cluster: an item past its timeout is recorded as
+        timed out, and the run goes on without it (a thread cannot be stopped)."""
+        timeout = self.settings.timeout
+        if not timeout or self.times_in_workers():
+            return
+        now = time.monotonic()
+        if isinstance(self.executor, ThreadPoolExecutor):  # from when it started
+            started = dict(run for run in list(RUNNING.values()) if run)
+            late = [f for f, first in self.in_flight.items() if first in started]
+            late = [f for f in late if now - started[self.in_flight[f]] > timeout]
+        else:  # on a cluster: from when it was sent
+            late = [f for f, at in self.submitted_at.items() if now - at > timeout]
+        for future in late:
+            first = self.in_flight.pop(future)
+            self.submitted_at.pop(future, None)
+            future.cancel()
+            self.abandoned = True
+            self.time_out(first, f"timed out after {timeout:g} s")
+
+    def time_out(self, index: int, error: str) -> None:
+        item = self.unfinished[index][0]
+        failure = Failure(describe(item), f"ItemTimeout: {error}", "")
+        if self.settle(index, [failure]) is not None and not self.keep_going:
+            raise ItemError(failure)
+
+    def pool_broke(self, futures) -> bool:
+        return any(
+            not future.cancelled() and isinstance(future.exception(), BrokenExecutor)
+            for future in futures
+        )
+
+    def replace_stuck_worker(self, lost: list[int]) -> bool:
+        """A worker process ended itself for an item stuck past its timeout, and
+        the pool broke with it: that item is recorded as timed out, a new pool
+        starts, and the other items that were in flight are sent again."""
+        if not self.settings.notes or self.new_executor is None:
+            return False
+        notes = list(Path(self.settings.notes).iterdir())
+        stuck = sorted(int(note.name) for note in notes)
+        if not stuck:
+            return False
+        for note in notes:
+            note.unlink()
+        stop_now(self.executor)
+        self.executor = self.new_executor()
+        error = (
+            f"timed out after {self.settings.timeout:g} s (stuck where Python "
+            "could not interrupt it: its worker process was replaced)"
+        )
+        for first in sorted(lost):
+            items = self.unfinished.pop(first)
+            start = first  # the first item of the batch not yet sent again
+            for index in [i for i in stuck if first <= i < first + len(items)]:
+                self.send_again(start, items[start - first : index - first])
+                self.unfinished[index] = [items[index - first]]
+                self.time_out(index, error)
+                start = index + 1
+            self.send_again(start, items[start - first :])
+        return True
+
+    def send_again(self, first: int, items: list) -> None:
+        if items:
+            func, numbered = self.call
+            self.unfinished[first] = items
+            self.submit(call_batch, func, first, items, numbered)
 
     def ready(self):
         """Yields the outcomes that can be handed out in input order so far."""
@@ -403,8 +605,8 @@ class Pool:
     def wait_for_all(self):
         """Yields the remaining outcomes in input order, as their batches finish."""
         yield from self.ready()
-        while self.in_flight:
-            self.handle(wait(self.in_flight, return_when=FIRST_COMPLETED).done)
+        while self.in_flight or self.retry_at:
+            self.wait_a_little()
             yield from self.ready()
 
     def results(self) -> list:
@@ -429,12 +631,13 @@ class Pool:
             pass
 
     def describe_unfinished(self) -> str:
-        if not self.unfinished:
-            return "none"
-        return "items #" + ", #".join(
-            f"{first}-{first + size - 1}" if size > 1 else str(first)
-            for first, size in sorted(self.unfinished.items())
-        )
+        ranges = [
+            f"#{first}-{first + len(items) - 1}" if len(items) > 1 else f"#{first}"
+            for first, items in sorted(self.unfinished.items())
+        ]
+        if self.not_read is not None:
+            ranges.append(f"#{self.not_read} onwards")
+        return "items " + ", ".join(ranges) if ranges else "none"
 
 
 def bar_options(progress: bool) -> dict:

@@ -12,6 +12,7 @@ pool broke or the results could not be written; 2 a usage error; 130 Ctrl-C;
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -26,9 +27,24 @@ from tqdm import tqdm
 from . import _engine, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
 from . import tasks as default_tasks
 from ._engine import Failure, ItemError, PoolError, default_max_workers, usable_cpus
-from .output import AsJson, OutputFile, ResultWriter, label, record_line, to_json
+from ._worker import current_index
+from .output import (
+    AsJson,
+    NotResults,
+    OutputFile,
+    ResultWriter,
+    label,
+    record_line,
+    to_json,
+)
 from .parallel import run_serial
-from .sources import InputError, load_items, positive_int
+from .sources import (
+    InputError,
+    load_items,
+    positive_int,
+    positive_seconds,
+    retry_count,
+)
 
 FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
 {%- if cookiecutter.distributed == "dask" %}
@@ -100,6 +116,29 @@ def parse_args(argv, tasks):
         help="run every item even when some fail, then list the failures",
     )
     parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=getattr(tasks, "TIMEOUT", None),
+        metavar="SECONDS",
+        help="stop an item that runs longer, and record it as failed "
+        "(default: tasks.TIMEOUT, %(default)s)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=retry_count,
+        default=getattr(tasks, "RETRIES", 0),
+        metavar="N",
+        help="try an item that fails with one of tasks.RETRY_ON up to N more "
+        "times, waiting longer each time (default: tasks.RETRIES, %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default="WARNING",
+        help="show log records of the loop body from this level up, on stderr "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         metavar="FILE",
@@ -126,6 +165,8 @@ def parse_args(argv, tasks):
     if args.scheduler and args.pool != "dask":
         parser.error("--scheduler goes with --pool dask")
 {%- endif %}
+    if args.serial and (args.timeout or args.retries):
+        parser.error("--timeout and --retries need a pool: leave out --serial")
     if args.lines is not None and args.inputs:
         parser.error("give either INPUT files or --lines FILE, not both")
     if args.timeline and not timeline.available():
@@ -135,8 +176,8 @@ def parse_args(argv, tasks):
     if args.output and not args.resume and args.output.is_file():
         if args.output.stat().st_size > 0:
             parser.error(
-                f"{args.output} already has results: add --resume to skip the items "
-                "it has, or remove it to start over"
+                f"{args.output} exists and is not empty: add --resume to go on with "
+                "the run that wrote it, or choose another file"
             )
     return args, parser
 
@@ -162,6 +203,9 @@ def items_to_run(output, resume: bool, items: list, parser) -> list[int]:
         finished = output.open(resume) if output else None
     except BlockingIOError as exc:
         parser.error(f"{exc}: wait for it to end, or choose another --output file")
+    except NotResults as exc:
+        output.close()
+        parser.error(str(exc))
     if not finished:
         return list(range(len(items)))
     for index, name in finished.items():
@@ -192,7 +236,10 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
             parser.error(problem)
         leave_out = [args.output] if args.output else []
         items = load_items(args, tasks, messages.warn, messages.cannot_read, leave_out)
-        if output and args.inputs and (problem := output.check(items)):
+        inputs = items if args.inputs else []
+        if args.lines not in (None, "-"):
+            inputs = [Path(args.lines)]
+        if output and (problem := output.check(inputs)):
             parser.error(problem)
     except InputError as exc:
         parser.error(str(exc))
@@ -204,7 +251,8 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
         workers, source = choose_workers(args, tasks)
         describe_run(args, len(todo), workers, source)
         writer = output or ResultWriter(results or sys.stdout)
-        code = Run(args, items, todo, writer).start(workers, tasks)
+        show_logs(args.log_level)
+        code = Run(args, tasks, items, todo, writer).start(workers)
     except PoolError as exc:  # a cluster that cannot be reached
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -217,14 +265,16 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
 class Run:
     """One run of the command line: writes each outcome as it comes, counts."""
 
-    def __init__(self, args, items: list, todo: list[int], writer):
+    def __init__(self, args, tasks, items: list, todo: list[int], writer):
         self.args = args
+        self.tasks = tasks
         self.items = items
         self.todo = todo  # position in this run -> index in the input
         self.writer = writer
         self.failures: list[Failure] = []
         self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
         self.bar = None
+        self.executor = None  # the pool: it counts the attempts of items retried
 
     def on_result(self, position: int, outcome) -> None:
         """Called in this thread as each item finishes: writes its line."""
@@ -237,11 +287,14 @@ class Run:
             self.failures.append(outcome)
             if self.args.keep_going:
                 tqdm.write(outcome.describe(), file=sys.stderr)
-        self.writer.write(record_line(index, self.items[index], outcome))
+        attempts = None
+        if self.args.retries:
+            attempts = self.executor.attempts.pop(position, 1) if self.executor else 1
+        self.writer.write(record_line(index, self.items[index], outcome, attempts))
         self.bar.update()
 
-    def start(self, workers: int, tasks) -> int:
-        args = self.args
+    def start(self, workers: int) -> int:
+        args, tasks = self.args, self.tasks
         numbered = args.pattern == "submit"
         func = tasks.process_numbered_item if numbered else tasks.process_item
         func = AsJson(func)  # results turn into JSON in the workers
@@ -281,7 +334,10 @@ class Run:
     def run_items(self, func, items: list, workers: int) -> None:
         args = self.args
         numbered = args.pattern == "submit"
+        setup = getattr(self.tasks, "setup", None)
         if args.serial:
+            if setup is not None:
+                setup()
             run_serial(
                 func,
                 items,
@@ -291,12 +347,19 @@ class Run:
                 on_result=self.on_result,
             )
             return
-        keep_going = args.keep_going
+        options = {
+            "keep_going": args.keep_going,
+            "on_result": self.on_result,
+            "timeout": args.timeout,
+            "retries": args.retries,
+            "retry_on": getattr(self.tasks, "RETRY_ON", _engine.RETRY_ON),
+            "setup": setup,
+        }
         with (
             open_executor(args, workers) as pool,
-            _engine.open_pool(pool, workers, keep_going, self.on_result) as executor,
+            _engine.open_pool(pool, workers, **options) as self.executor,
         ):
-            executor.stream(func, items, numbered)
+            self.executor.stream(func, items, numbered)
 
     def count_written(self) -> str:
         done = self.writer.written - len(self.failures)
@@ -332,6 +395,10 @@ class Run:
         more = len(self.failures) - FAILURES_LISTED
         if more > 0:
             print(f"  ... and {more} more", file=sys.stderr)
+        if self.failures and self.failures[0].traceback:
+            first = self.failures[0]  # the others' are alike, as a rule
+            print(f"item #{first.index} raised:", file=sys.stderr)
+            print(first.traceback.rstrip(), file=sys.stderr)
 
 
 def open_executor(args, workers: int):
@@ -377,6 +444,28 @@ def describe_run(args, count: int, workers: int, source: str) -> None:
         )
 
 
+class LogLines(logging.Handler):
+    """Log records on stderr, above the bar, saying which item they came from."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        index = getattr(record, "item_index", None)
+        if index is None:
+            index = current_index()  # the loop body on a thread of this process
+        where = f"item #{index}: " if index is not None else ""
+        message = f"{where}{record.levelname}: {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        tqdm.write(message, file=sys.stderr)
+
+
+def show_logs(level: str) -> None:
+    """Sends log records of this process, and of the workers (they come here),
+    to stderr: never to stdout, which carries only results."""
+    root = logging.getLogger()
+    root.handlers = [LogLines()]
+    root.setLevel(level)
+
+
 STOP_SIGNALS = [
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 ]
@@ -413,13 +502,18 @@ def run(argv=None, tasks=default_tasks) -> None:
         code = 130
     except BrokenPipeError:
         code = stdout_closed(sys.stdout)
-    if code != 0 and threading.active_count() > 1:
-        # The run stopped early and left a pool behind: threads of a thread pool
-        # cannot be stopped (Python would wait for their items at exit). Everything
-        # is written, so leave now.
+    if code != 0 and threads_that_would_hold_the_exit():
+        # The run stopped early and left threads of a thread pool behind: they
+        # cannot be stopped, and Python would wait for their items at exit.
+        # Everything is written, so leave now.
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def threads_that_would_hold_the_exit() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon]
 
 
 def quiet_stopped_pool(args) -> None:

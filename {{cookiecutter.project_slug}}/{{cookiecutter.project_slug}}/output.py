@@ -46,7 +46,7 @@ def plain(value):
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    raise TypeError(f"a {type(value).__name__} is not something JSON can hold")
+    raise TypeError(f"JSON cannot hold a value of type {type(value).__name__}")
 
 
 def to_json(value) -> str:
@@ -89,11 +89,16 @@ class AsJson:
             ) from None
 
 
-def record_line(index: int, item, outcome) -> str:
-    """The line for one item: its result (JSON text from AsJson), or its error."""
+def record_line(index: int, item, outcome, attempts: int | None = None) -> str:
+    """The line for one item: its result (JSON text from AsJson), or its error;
+    with retries, how many attempts it took."""
+    fields = f'"index": {index}, "item": {to_json(label(item))}, '
     if isinstance(outcome, Failure):
-        return to_json({"index": index, "item": label(item), "error": outcome.error})
-    fields = f'"index": {index}, "item": {to_json(label(item))}, "result": {outcome}'
+        fields += f'"error": {to_json(outcome.error)}'
+    else:
+        fields += f'"result": {outcome}'
+    if attempts is not None:
+        fields += f', "attempts": {attempts}'
     return "{" + fields + "}"
 
 
@@ -113,6 +118,10 @@ class ResultWriter:
             self.stream.write(line + "\n")
             self.stream.flush()
         self.written += 1
+
+
+class NotResults(Exception):
+    """--resume with a file that does not hold results."""
 
 
 class OutputFile:
@@ -183,16 +192,23 @@ class OutputFile:
 
     def keep_only_results(self) -> dict[int, object]:
         """Rewrites the file with the last result record of each index (dropping
-        errors and cut-short lines), atomically: a crash leaves the old file."""
+        errors and a line cut short by a kill), atomically: a crash leaves the old
+        file. Raises NotResults for a file that is not one of ours."""
         records = {}
         with self.path.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
+            for number, line in enumerate(lines, 1):
                 try:
                     record = json.loads(line)
-                    if "result" in record:
-                        records[int(record["index"])] = record
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    pass
+                    index = int(record["index"])
+                except (ValueError, TypeError, KeyError):
+                    if line.endswith("\n"):  # not the last line, cut short
+                        raise NotResults(
+                            f"{self.path} does not look like a results file (line "
+                            f"{number} is not a record): choose another --output file"
+                        ) from None
+                    continue
+                if "result" in record:
+                    records[index] = record
         temporary = self.path.with_name(self.path.name + ".resuming")
         with temporary.open("w", encoding="utf-8") as stream:
             for index in sorted(records):

@@ -15,6 +15,12 @@ Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
 and the others run on. on_result(index, result) is called, in this thread, as each
 item finishes. Items travel to the workers in batches, which _engine.py sizes.
+
+For long runs, both also take (see docs/long-runs.md):
+    timeout=SECONDS   an item that runs longer fails with ItemTimeout
+    retries=N         an item that fails with one of retry_on (default:
+                      TimeoutError, ConnectionError) is tried up to N more times
+    setup=FUNCTION    runs once in each worker before its first item
 """
 
 from __future__ import annotations
@@ -47,10 +53,12 @@ def run_map(
     progress=True,
     keep_going=False,
     on_result=None,
+    **long_run,
 ) -> list:
     """Pattern 1, map-with-tqdm: [func(item) for item in items], in parallel."""
     items = list(items)  # executor.map needs them all, and tqdm their number
-    with _engine.open_pool(pool, max_workers, keep_going, on_result) as executor:
+    options = {"keep_going": keep_going, "on_result": on_result, **long_run}
+    with _engine.open_pool(pool, max_workers, **options) as executor:
         results = executor.map(func, items)  # in input order, as they finish
         return list(tqdm(results, total=len(items), **_engine.bar_options(progress)))
 
@@ -64,6 +72,7 @@ def run_submit(
     progress=True,
     keep_going=False,
     on_result=None,
+    **long_run,
 ) -> list:
     """Pattern 2, submit-with-callback: [func(index, item) for index, item in
     enumerate(items)], in parallel. Reads items lazily: a generator works."""
@@ -75,7 +84,8 @@ def run_submit(
         with bar_lock:
             bar.update(batch_size)
 
-    with bar, _engine.open_pool(pool, max_workers, keep_going, on_result) as executor:
+    options = {"keep_going": keep_going, "on_result": on_result, **long_run}
+    with bar, _engine.open_pool(pool, max_workers, **options) as executor:
         for index, batch in executor.batches(items, total):
             future = executor.submit(_engine.call_batch, func, index, batch, True)
             future.add_done_callback(partial(advance_bar, len(batch)))

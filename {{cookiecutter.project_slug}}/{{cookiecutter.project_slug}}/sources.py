@@ -125,3 +125,29 @@ def positive_int(text: str) -> int:
             f"must be a whole number from 1 up, not {text!r} (for example: 4)"
         )
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0 (--timeout)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0, not {text!r} (for example: 30)"
+        )
+    return value
+
+
+def retry_count(text: str) -> int:
+    """An argparse type: a whole number from 0 up (--retries)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 up, not {text!r} (for example: 3)"
+        )
+    return value

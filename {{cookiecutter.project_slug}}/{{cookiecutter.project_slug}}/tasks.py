@@ -3,7 +3,9 @@
     process_item(item)    the work for one item: replace the demo with yours
     items()               what to loop over when the command line names nothing
     demo_items()          a few small items: the demo, and what the tests run
+    setup()               runs once in each worker first (a connection, a model)
     POOL, MAX_WORKERS     how it runs by default (the command line can override)
+    TIMEOUT, RETRIES      for long runs: a time limit per item, tries again
 
 The items come from the command line (`python -m {{ cookiecutter.project_slug }} FILES_OR_DIRS...`
 gives paths, `--lines FILE` one string per line) or, with neither, from items().
@@ -30,6 +32,14 @@ MAX_WORKERS = {{ cookiecutter.__max_workers_code }}
 # Which pattern the command line runs: "map" calls process_item(item),
 # "submit" calls process_numbered_item(index, item). See parallel.py.
 PATTERN = "{{ cookiecutter.pattern }}"
+
+# Seconds an item may run before it is stopped and recorded as failed (None: no
+# limit). How many more times an item is tried when it fails with one of RETRY_ON:
+# errors that usually go away (a network hiccup), not ones that will not (a
+# missing file, a bug). Retries wait 0.5 s, 1 s, 2 s... and other items go on.
+TIMEOUT = None
+RETRIES = 0
+RETRY_ON = (TimeoutError, ConnectionError)
 
 
 def process_item(item):
@@ -62,6 +72,13 @@ def process_numbered_item(index: int, item):
     """The loop body as the submit pattern calls it, with the item's position in
     the input: use `index` if your work needs it (a seed, an output file name)."""
     return process_item(item)
+
+
+def setup():
+    """Runs once in each worker, before its first item: open a database connection
+    or an HTTP session, or load a model, and keep it in a module-level variable for
+    process_item to use. (Once per process on the process pool, once per thread on
+    the thread pool.) If it raises, the run stops and says so."""
 
 
 def items():

@@ -1,0 +1,215 @@
+"""Long runs on real pools: per-item timeouts, retries with backoff, setup() once
+per worker, and the loop body's logs on stderr."""
+
+import json
+import sys
+
+import bodies
+import pytest
+from conftest import processes_in_group, wait_for
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="signals, /proc"
+)
+
+POOLS = [
+    pytest.param(("process", "forkserver"), id="process-forkserver"),
+    pytest.param(("process", "spawn"), id="process-spawn"),
+    pytest.param(("process", "fork"), id="process-fork"),
+    pytest.param(("thread", ""), id="thread"),
+]
+
+
+@pytest.fixture(params=POOLS)
+def pool_and_method(request):
+    return request.param
+
+
+def run_cli(start_cli, pool_and_method, *args, env=None):
+    pool, method = pool_and_method
+    env = {"PFOR_START_METHOD": method, **(env or {})}
+    run = start_cli(*args, "--pool", pool, "--no-progress", env=env)
+    stdout, stderr = run.communicate(timeout=120)
+    wait_for(lambda: processes_in_group(run.pid) == [], what="every process to end")
+    records = [json.loads(line) for line in stdout.splitlines()]
+    return run.returncode, records, stderr
+
+
+def lines(tmp_path, *texts):
+    listing = tmp_path / "items.txt"
+    listing.write_text("\n".join(texts) + "\n")
+    return listing
+
+
+def test_a_hung_item_times_out_and_the_run_goes_on(
+    tmp_path, pool_and_method, start_cli
+):
+    listing = lines(tmp_path, *["a"] * 24, "hang", *["bb"] * 25)
+    code, records, stderr = run_cli(
+        start_cli, pool_and_method, "--lines", listing, "--timeout", "1", "--keep-going"
+    )
+    assert code == 1, stderr
+    results = [r for r in records if "result" in r]
+    errors = [r for r in records if "error" in r]
+    assert len(results) == 49 and sorted(r["index"] for r in results) == [
+        i for i in range(50) if i != 24
+    ]
+    assert errors == [
+        {"index": 24, "item": "hang", "error": "ItemTimeout: timed out after 1 s"}
+    ]
+
+
+def test_fail_fast_stops_at_a_timeout(tmp_path, start_cli):
+    listing = lines(tmp_path, "hang", *["a"] * 10)
+    run = start_cli("--lines", listing, "--timeout", "0.5", "--no-progress")
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert "item #0 (hang) failed: ItemTimeout: timed out after 0.5 s" in stderr
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
+def test_an_item_stuck_where_python_cannot_interrupt_it(tmp_path, method, start_cli):
+    listing = lines(tmp_path, *["sleep 0.01"] * 20, "stuck", *["sleep 0.01"] * 20)
+    code, records, stderr = run_cli(
+        start_cli,
+        ("process", method),
+        "--lines",
+        listing,
+        "--timeout",
+        "1",
+        "--keep-going",
+        "--workers",
+        "2",
+    )
+    assert code == 1, stderr
+    indexes = sorted(r["index"] for r in records)
+    assert indexes == list(range(41))  # each item once: nothing lost, none twice
+    (stuck,) = [r for r in records if "error" in r]
+    assert stuck["index"] == 20 and "its worker process was replaced" in stuck["error"]
+
+
+def test_retries_wait_without_blocking_other_items(
+    tmp_path, pool_and_method, start_cli
+):
+    folder = tmp_path / "flaky"
+    folder.mkdir()
+    listing = lines(tmp_path, f"flaky {folder}", *[f"done {folder}"] * 30)
+    code, records, stderr = run_cli(
+        start_cli,
+        pool_and_method,
+        "--lines",
+        listing,
+        "--retries",
+        "2",
+        "--workers",
+        "2",
+    )
+    assert code == 0, stderr
+    flaky = [r for r in records if r["index"] == 0]
+    assert flaky == [
+        {"index": 0, "item": f"flaky {folder}", "result": 3, "attempts": 3}
+    ]
+    assert all(r["attempts"] == 1 for r in records if r["index"] > 0)
+
+
+def test_the_last_failure_is_shown_when_retries_run_out(tmp_path, start_cli):
+    folder = tmp_path / "flaky"
+    folder.mkdir()
+    listing = lines(tmp_path, f"flaky {folder}", "fail")
+    code, records, stderr = run_cli(
+        start_cli, ("thread", ""), "--lines", listing, "--retries", "1", "--keep-going"
+    )
+    assert code == 1
+    by_index = {r["index"]: r for r in records}
+    assert by_index[0]["error"] == "ConnectionError: attempt 2 fails"
+    assert by_index[0]["attempts"] == 2
+    assert by_index[1]["attempts"] == 1  # ValueError: never retried
+
+
+def test_setup_runs_once_in_each_worker(tmp_path, pool_and_method, start_cli):
+    marks = tmp_path / "setup"
+    marks.mkdir()
+    listing = lines(tmp_path, *[f"done {tmp_path}"] * 40)
+    code, records, stderr = run_cli(
+        start_cli,
+        pool_and_method,
+        "--lines",
+        listing,
+        "--workers",
+        "2",
+        env={"PFOR_SETUP_DIR": str(marks)},
+    )
+    assert code == 0, stderr
+    workers = {r["result"] for r in records}
+    assert {mark.name for mark in marks.iterdir()} == workers  # once each
+    assert len(workers) >= 1
+
+
+def test_a_setup_that_raises_stops_the_run_naming_setup(
+    tmp_path, pool_and_method, start_cli
+):
+    listing = lines(tmp_path, "a", "bb")
+    code, records, stderr = run_cli(
+        start_cli, pool_and_method, "--lines", listing, env={"PFOR_SETUP_FAIL": "1"}
+    )
+    assert code == 1 and records == []
+    assert "setup() failed in a worker: RuntimeError: no database here" in stderr
+    assert "item #" not in stderr.split("setup() failed")[0]
+
+
+def test_logs_of_the_loop_body_reach_stderr_with_the_index(
+    tmp_path, pool_and_method, start_cli
+):
+    listing = lines(tmp_path, "a", "log", "bb")
+    code, records, stderr = run_cli(start_cli, pool_and_method, "--lines", listing)
+    assert code == 0, stderr
+    assert "item #1: WARNING: bodies: a warning from the loop body" in stderr
+    assert len(records) == 3  # stdout: results only
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--timeout", "0", "above 0"),
+        ("--timeout", "-1", "above 0"),
+        ("--timeout", "soon", "above 0"),
+        ("--retries", "-1", "from 0 up"),
+        ("--retries", "1.5", "from 0 up"),
+    ],
+)
+def test_bad_timeouts_and_retries_are_usage_errors(
+    project, capsys, option, value, message
+):
+    from parallel_loop.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main([option, value], tasks=bodies)
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_the_library_takes_timeout_retries_and_setup(project, pool):
+    from parallel_loop.parallel import Failure, ItemError, run_map, run_submit
+
+    # A thread cannot be stopped: this one sleeps on, and this process waits for
+    # it at exit, so it must end (a hung thread would hang the test run).
+    items = ["a", "sleep 3" if pool == "thread" else "hang", "ccc"]
+    results = run_map(
+        bodies.process_item,
+        items,
+        pool=pool,
+        timeout=0.5,
+        keep_going=True,
+        progress=False,
+    )
+    assert results[0] == 1 and results[2] == 3
+    assert (
+        isinstance(results[1], Failure) and "timed out after 0.5 s" in results[1].error
+    )
+    with pytest.raises(ItemError, match="timed out"):
+        run_submit(
+            bodies.process_numbered_item, items, pool=pool, timeout=0.5, progress=False
+        )
+    with pytest.raises(ValueError, match="timeout"):
+        run_map(bodies.process_item, items, pool=pool, timeout=0)

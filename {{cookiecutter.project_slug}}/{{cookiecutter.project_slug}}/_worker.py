@@ -1,0 +1,244 @@
+"""What runs in the workers (processes or threads), behind _engine.py.
+
+    in_worker    wraps every call sent to a worker: runs setup() once in each
+                 worker (a process, or a thread of a thread pool) first
+    call_batch   the loop body on each item of a batch; failures captured
+    start_process_worker
+                 first thing in each worker process: signals, logs, parent watch
+
+A per-item timeout is enforced inside worker processes: a watch thread sends
+SIGALRM to an item that runs too long, which interrupts a sleep, a socket wait or
+pure Python code. An item stuck where Python cannot interrupt it (a C call) gets
+STUCK_GRACE seconds more, then the watch leaves a note and ends the process: the
+main process reads the note, records the timeout and replaces the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+STUCK_GRACE = 2.0  # seconds an item gets past its timeout before its process ends
+STUCK_EXIT = 75  # the exit code of a process ended for a stuck item
+
+# thread id -> (index, monotonic start) of the item that thread runs, or None.
+# Read by the log filter, the SIGALRM handler, the watch thread and, on a thread
+# pool, by the main thread, which records items that run too long.
+RUNNING: dict[int, tuple[int, float] | None] = {}
+WATCHED_RUN = None  # the run whose timeout this process's watch thread enforces
+
+
+@dataclass
+class Failure:
+    """Stands in for the result of an item whose loop body raised."""
+
+    item: str  # the item, described in a few words
+    error: str  # "ValueError: bad input"
+    traceback: str  # the worker's traceback, as text
+    index: int | None = None  # position in the input, filled in by the caller
+    retryable: bool = False  # its exception is one that Settings.retry_on names
+
+    def describe(self) -> str:
+        return f"item #{self.index} ({self.item}) failed: {self.error}"
+
+
+class ItemTimeout(Exception):
+    """An item ran longer than the timeout."""
+
+
+@dataclass
+class Settings:
+    """How workers run the items of one run: sent along with every batch."""
+
+    timeout: float | None = None
+    retry_on: tuple = ()
+    setup: object = None  # a function run once in each worker, or None
+    notes: str | None = None  # a folder for notes about stuck items
+    run: int = field(default_factory=lambda: time.monotonic_ns())  # this run's id
+
+
+@dataclass
+class SetupFailed:
+    """What a worker returns instead of results when setup() raised."""
+
+    error: str
+    traceback: str
+
+
+class Here(threading.local):
+    """This worker thread's state: which run it has set up for."""
+
+    run = None
+    settings = Settings()
+
+
+HERE = Here()
+
+
+def describe(item, limit: int = 80) -> str:
+    """An item in a few words: a path or a string as it is, anything else as its
+    repr; cut to `limit` characters in the middle, so both ends show."""
+    if isinstance(item, (str, PurePath)):
+        text = str(item)
+    elif isinstance(item, (bytes, bytearray)):
+        text = f"{type(item).__name__} of {len(item)} bytes"
+    else:
+        text = repr(item)
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return text[:half] + "..." + text[-half:]
+
+
+def failure_of(item, exc: BaseException, retry_on=()) -> Failure:
+    return Failure(
+        item=describe(item),
+        error=f"{type(exc).__name__}: {exc}",
+        traceback=traceback_of(exc),
+        retryable=isinstance(exc, retry_on),
+    )
+
+
+def traceback_of(exc: BaseException) -> str:
+    """The traceback as text, from the first frame outside this package: the
+    frames of the engine that called the loop body say nothing about it."""
+    here = Path(__file__).parent
+    frames = exc.__traceback__
+    while frames and Path(frames.tb_frame.f_code.co_filename).parent == here:
+        frames = frames.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, frames))
+
+
+def in_worker(settings: Settings, fn, *args):
+    """fn(*args) in a worker, once this worker is set up for the run."""
+    if HERE.run != settings.run:
+        HERE.settings = settings
+        if settings.timeout and threading.current_thread() is threading.main_thread():
+            watch_the_time(settings)  # a worker process
+        if settings.setup is not None:
+            try:
+                settings.setup()
+            except BaseException as exc:
+                return SetupFailed(
+                    f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                )
+        HERE.run = settings.run
+    return fn(*args)
+
+
+def call_batch(func, first: int, items: list, numbered: bool):
+    """In a worker: func(item), or func(index, item), for each item of a batch.
+
+    An item that raises, even SystemExit or KeyboardInterrupt, becomes a Failure:
+    one bad item neither stops its batch nor takes its worker down. Returns
+    (first, outcomes, seconds): the seconds let the pool size the next batches.
+    """
+    retry_on = HERE.settings.retry_on
+    me = threading.get_ident()
+    started = time.perf_counter()
+    outcomes = []
+    for index, item in enumerate(items, first):
+        try:
+            try:
+                RUNNING[me] = (index, time.monotonic())
+                outcome = func(index, item) if numbered else func(item)
+            finally:
+                RUNNING[me] = None  # a timeout raised before here is this item's
+        except BaseException as exc:
+            outcome = failure_of(item, exc, retry_on)
+        outcomes.append(outcome)
+    return first, outcomes, time.perf_counter() - started
+
+
+def current_index() -> int | None:
+    """The index of the item this thread runs, if any: for log records."""
+    running = RUNNING.get(threading.get_ident())
+    return None if running is None else running[0]
+
+
+# --- Timeouts in worker processes ------------------------------------------------
+
+
+def watch_the_time(settings: Settings) -> None:
+    """Starts the thread that stops items that run too long in this process."""
+    global WATCHED_RUN
+    if hasattr(signal, "SIGALRM"):  # Windows has none: stuck items end the process
+        signal.signal(signal.SIGALRM, raise_timeout)
+    WATCHED_RUN = settings.run  # a watch thread of an earlier run stops
+    main = threading.get_ident()
+    threading.Thread(target=watch, args=(main, settings), daemon=True).start()
+
+
+def raise_timeout(signum, frame):
+    """SIGALRM handler: the item running now is over its time, unless it just
+    ended (then the signal is late, and ignored)."""
+    running = RUNNING.get(threading.get_ident())
+    timeout = HERE.settings.timeout
+    if running is not None and timeout and time.monotonic() - running[1] >= timeout:
+        raise ItemTimeout(f"timed out after {timeout:g} s")
+
+
+def watch(main: int, settings: Settings) -> None:
+    tick = min(0.05, settings.timeout / 4)
+    signalled = None
+    while WATCHED_RUN == settings.run:
+        time.sleep(tick)
+        running = RUNNING.get(main)
+        if running is None:
+            continue
+        late = time.monotonic() - running[1] - settings.timeout
+        if late < 0:
+            continue
+        if running != signalled and hasattr(signal, "SIGALRM"):
+            signal.pthread_kill(main, signal.SIGALRM)
+            signalled = running
+        elif late > STUCK_GRACE:  # SIGALRM could not interrupt it: a stuck C call
+            Path(settings.notes, str(running[0])).touch()
+            os._exit(STUCK_EXIT)
+
+
+# --- Worker processes ----------------------------------------------------------------
+
+
+def start_process_worker(log_queue, log_level: int) -> None:
+    """Runs first in each worker process."""
+    # Ctrl-C reaches every process of the terminal. The main process handles it and
+    # stops the workers; without this, each would print a KeyboardInterrupt too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # blocked while we started: _engine
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # A forked worker inherits the main process's SIGTERM handler: just end.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Log records go to the main process, which shows them (on every start method).
+    handler = logging.handlers.QueueHandler(log_queue)
+    handler.addFilter(add_item_index)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(log_level)
+    # Exit when the main process dies (kill -9, out of memory): otherwise workers
+    # would wait for work forever. The parent's sentinel becomes readable then.
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        watch = threading.Thread(target=exit_with, args=(parent.sentinel,), daemon=True)
+        watch.start()
+
+
+def add_item_index(record: logging.LogRecord) -> bool:
+    """A log filter: the record says which item it came from."""
+    if getattr(record, "item_index", None) is None:
+        record.item_index = current_index()
+    return True
+
+
+def exit_with(parent_sentinel) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(1)
