@@ -73,6 +73,7 @@ def test_the_defaults(render):
                 "__init__",
                 "__main__",
                 "_engine",
+                "_worker",
                 "bench",
                 "cli",
                 "output",

@@ -228,6 +228,21 @@ def test_output_problems_are_usage_errors_before_anything_runs(
         )
 
 
+def test_the_lines_file_is_never_the_output(tmp_path, capsys):
+    listing = tmp_path / "items.txt"
+    listing.write_text("a\nbb\n")
+    err = usage_error(capsys, "--lines", listing, "--output", listing, "--resume")
+    assert "one of the inputs" in err
+    assert listing.read_text() == "a\nbb\n"
+
+
+def test_resume_refuses_a_file_that_holds_no_results(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("my notes\nkeep them\n")
+    err = usage_error(capsys, tmp_path, "--output", tmp_path / "notes.txt", "--resume")
+    assert "does not look like a results file" in err
+    assert (tmp_path / "notes.txt").read_text() == "my notes\nkeep them\n"
+
+
 def test_an_output_file_in_a_walked_directory_is_not_an_item(tmp_path, capsys):
     (tmp_path / "a.txt").write_text("a")
     out = tmp_path / "results.jsonl"

@@ -263,7 +263,7 @@ def open_pool(
     setup=None,
 ):
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
-    is an executor (Dask's, or one of yours), which is left running.
+    is an executor (a cluster's, or one of yours), which is left running.
 
     timeout: seconds an item may run; retries: how many more times an item that
     failed with one of retry_on is tried; setup: run once in each worker first.
@@ -277,7 +277,7 @@ def open_pool(
         if workers is None:
             raise ValueError(
                 "pass max_workers with an executor of yours: how many items it "
-                "runs at once (for a Dask cluster, its number of threads)"
+                "runs at once (for a cluster, its number of worker threads)"
             )
         yield Pool(pool, check_max_workers(workers), settings, **options)
         return
