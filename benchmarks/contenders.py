@@ -63,31 +63,36 @@ def mpire_map(func, items, pool, workers):
         return workers_pool.map(func, items, **options)
 
 
-def ours(pattern, parallel):
+def ours(pattern, parallel, **options):
     """run_map or run_submit of the rendered project; their bar goes to stderr,
-    which the benchmark points at the null stream while it runs."""
+    which the benchmark points at the null stream while it runs. options: the
+    long-run ones (timeout=...), named in the contender's name."""
 
     def run(func, items, pool, workers):
         with contextlib.redirect_stderr(NULL):
             if pattern == "map":
-                return parallel.run_map(func, items, pool=pool, max_workers=workers)
+                return parallel.run_map(
+                    func, items, pool=pool, max_workers=workers, **options
+                )
             indexed = INDEXED[func]
-            return parallel.run_submit(indexed, items, pool=pool, max_workers=workers)
+            return parallel.run_submit(
+                indexed, items, pool=pool, max_workers=workers, **options
+            )
 
-    run.__name__ = f"ours_{pattern}"
+    run.__name__ = f"ours_{pattern}" + "".join(f"_{name}" for name in options)
     return run
 
 
 def ours_on_dask(parallel, addresses):
-    """run_map with pool="dask" on an already running local cluster (its start-up is
-    measured apart): one of 2 processes for process work, 16 threads for waiting."""
-    import dask
+    """run_map on an already running local Dask cluster's executor (its start-up
+    is measured apart): one of 2 processes for process work, 16 threads for
+    waiting. Each run connects to the scheduler, as the command line does."""
+    from dask.distributed import Client
 
     def run(func, items, pool, workers):
-        address = addresses[pool]
-        with dask.config.set({"scheduler-address": address}):
-            with contextlib.redirect_stderr(NULL):
-                return parallel.run_map(func, items, pool="dask", max_workers=workers)
+        with Client(addresses[pool]) as client, contextlib.redirect_stderr(NULL):
+            executor = client.get_executor(pure=False)
+            return parallel.run_map(func, items, pool=executor, max_workers=workers)
 
     run.__name__ = "ours_map_dask"
     return run

@@ -38,6 +38,12 @@ import workloads  # noqa: E402
 
 PEERS = ["naive_submit", "naive_map", "tqdm_contrib", "joblib_generator", "mpire_map"]
 OURS = ["ours_map", "ours_submit"]
+WITH_TIMEOUT = ["ours_map_timeout", "ours_submit_timeout"]  # no item times out
+# Skewed workloads: 400 items of 5 ms and 4 of 500 ms, at the start, at the end or
+# spread out; 2 processes. The items sleep, so the machine's load does not blur
+# the figure: what is measured is how well the work is spread over the workers.
+SKEWED = ["start", "end", "spread"]
+SKEW_CONTENDERS = ["ours_map", "ours_submit", "joblib_generator", "tqdm_contrib"]
 SCALING_SIZES = [1_000, 10_000, 100_000, 1_000_000]
 
 
@@ -101,6 +107,30 @@ def all_contenders(parallel) -> dict:
     for pattern in ("map", "submit"):
         runs[f"ours_{pattern}"] = contenders.ours(pattern, parallel)
     return runs
+
+
+def skewed_items(where: str) -> list[float]:
+    fast, slow = [0.005] * 400, [0.5] * 4
+    if where == "start":
+        return slow + fast
+    if where == "end":
+        return fast + slow
+    items = list(fast)
+    for number, position in enumerate((50, 150, 250, 350)):
+        items.insert(position + number, 0.5)
+    return items
+
+
+def skew(runs: dict, repeats: int) -> dict:
+    """Makespan / ideal (total work / workers) of each contender, per layout."""
+    figures = {}
+    for where in SKEWED:
+        items = skewed_items(where)
+        ideal = sum(items) / 2
+        chosen = {name: runs[name] for name in SKEW_CONTENDERS}
+        seconds = measure(chosen, workloads.wait, items, "process", 2, repeats)
+        figures[where] = {name: value / ideal for name, value in seconds.items()}
+    return figures
 
 
 def measure(runs: dict, func, items, pool, workers, repeats) -> dict:
@@ -247,6 +277,19 @@ def main() -> None:
             print(f"{name}: {len(items)} items, {workers} {pool} workers", flush=True)
             setattr(report, name, measure(runs, func, items, pool, workers, times))
 
+        print("skewed: 400 × 5 ms and 4 × 500 ms, 2 processes", flush=True)
+        report.skew = skew(runs, few)
+
+        print("the cost of --timeout when no item times out", flush=True)
+        timed = {
+            "ours_map": runs["ours_map"],
+            "ours_submit": runs["ours_submit"],
+            "ours_map_timeout": contenders.ours("map", parallel, timeout=60),
+            "ours_submit_timeout": contenders.ours("submit", parallel, timeout=60),
+        }
+        func, items, pool, workers, times = workloads_to_run["overhead"]
+        report.timeout_cost = measure(timed, func, items, pool, workers, times)
+
         print("scaling: 1,000 to 1,000,000 trivial items, fresh processes", flush=True)
         report.scaling = scaling(project, 3 if not args.quick else 1)
 
@@ -281,6 +324,8 @@ class Report:
         self.template = {}
         self.dask_startup = {}
         self.dask = {}  # workload -> {contender: median seconds}, measured apart
+        self.skew = {}  # layout -> {contender: makespan / ideal}
+        self.timeout_cost = {}  # contender -> median seconds, overhead workload
 
     def overhead_us(self, name: str) -> float:
         return (self.overhead[name] - self.overhead["serial"]) / 20_000 * 1e6
@@ -344,6 +389,26 @@ class Report:
                 )
                 for name in OURS
             ],
+            *[
+                (
+                    f"skewed ({where}): {name} makespan / ideal (joblib: "
+                    f"{self.skew[where]['joblib_generator']:.2f})",
+                    "≤ 1.25",
+                    "1.1",
+                    f"{self.skew[where][name]:.2f}",
+                )
+                for where in SKEWED
+                for name in OURS
+            ],
+            *[
+                (
+                    f"overhead workload, {name} with timeout=60 / without",
+                    "",
+                    "1",
+                    f"{self.timeout_cost[f'{name}_timeout'] / self.timeout_cost[name]:.2f}",
+                )
+                for name in OURS
+            ],
             (
                 "peak memory at 1,000,000: run_submit / run_map",
                 "≤ 1.5",
@@ -399,6 +464,19 @@ class Report:
                 figure = self.scaling[(name, size)]
                 cells += [f"{figure['seconds']:.3f}", f"{figure['peak_mb']:.0f}"]
             lines.append(f"| {size:,} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "## Skewed workloads (makespan / ideal; 1.00 is perfect)",
+            "",
+            "400 items of 5 ms and 4 of 500 ms on 2 processes; the 4 slow ones at the "
+            "start, at the end, or spread out. Ideal: total work / 2.",
+            "",
+            "| contender | " + " | ".join(SKEWED) + " |",
+            "| --- |" + " ---: |" * len(SKEWED),
+        ]
+        for name in SKEW_CONTENDERS:
+            cells = " | ".join(f"{self.skew[where][name]:.2f}" for where in SKEWED)
+            lines.append(f"| {name} | {cells} |")
         lines += [
             "",
             "## Targets (ratios from this run)",
