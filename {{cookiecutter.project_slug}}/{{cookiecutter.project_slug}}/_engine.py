@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import logging
 import logging.handlers
+import math
 import multiprocessing
 import os
 import pickle
@@ -88,14 +89,41 @@ def default_max_workers() -> int:
 
 
 def usable_cpus() -> int:
-    """The CPUs this process may use: affinity (taskset, cpusets) where the system
-    has it, else all of them (os.cpu_count() may return None)."""
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+: PYTHON_CPU_COUNT, affinity
-        return os.process_cpu_count() or 1
+    """The CPUs this process may use: those its affinity allows (taskset, cpusets;
+    os.process_cpu_count() on Python 3.13+, which PYTHON_CPU_COUNT overrides), and
+    no more than a container's CPU quota (the cgroup limit that docker --cpus and
+    Kubernetes CPU limits set, which os.cpu_count() does not see)."""
+    if hasattr(os, "process_cpu_count"):
+        if os.environ.get("PYTHON_CPU_COUNT"):  # the user's own word: final
+            return os.process_cpu_count() or 1
+        count = os.process_cpu_count() or 1
+    elif hasattr(os, "sched_getaffinity"):
+        count = len(os.sched_getaffinity(0))
+    else:  # macOS and Windows have no affinity call
+        count = os.cpu_count() or 1  # cpu_count() may return None
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return count
+
+
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """How many CPUs' worth of time the cgroup may use, if it is limited: cgroup v2
+    cpu.max ("150000 100000" is 1.5 CPUs; "max 100000" is no limit), else cgroup
+    v1 cpu.cfs_quota_us / cpu.cfs_period_us (-1: no limit). None elsewhere."""
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
+        quota, period = Path(root, "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = Path(root, "cpu", "cpu.cfs_quota_us").read_text().strip()
+            period = Path(root, "cpu", "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        quota, period = int(quota), int(period)
+    except ValueError:  # "max": no limit
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def check_max_workers(max_workers) -> int:
@@ -236,11 +264,13 @@ class WorkerLogs:
 
 def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Executor:
     if pool == "process":
+        level = logging.getLogger().getEffectiveLevel()
+        environment = {name: os.environ[name] for name in BlasThreadsPerWorker.NAMES}
         return ProcessPoolExecutor(
             max_workers,
             mp_context=process_context(),
             initializer=start_process_worker,
-            initargs=(logs.queue, logging.getLogger().getEffectiveLevel()),
+            initargs=(logs.queue, level, environment),
         )
     if pool == "thread":
         return ThreadPoolExecutor(max_workers)
@@ -289,7 +319,8 @@ def open_pool(
     def new_executor():
         return make_executor(pool, workers, logs)
 
-    executor = new_executor()
+    one_blas_thread = BlasThreadsPerWorker() if pool == "process" else None
+    executor = new_executor()  # after: make_executor passes the variables on
     pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
     try:
         yield pool_of_batches
@@ -301,8 +332,36 @@ def open_pool(
     finally:
         if logs is not None:
             logs.close()
+        if one_blas_thread is not None:
+            one_blas_thread.restore()
         if settings.notes:
             shutil.rmtree(settings.notes, ignore_errors=True)
+
+
+class BlasThreadsPerWorker:
+    """Worker processes compute one item each, on one CPU: numpy (OpenBLAS, MKL),
+    OpenMP or numexpr in each would otherwise start a thread per CPU, and N workers
+    x N threads oversubscribe the machine. So while a process pool runs, these
+    variables say 1, unless you set them yourself: in this process (which starts
+    the forkserver, whose children inherit them), and in each worker as it starts.
+    (A numpy that this process imports meanwhile gets 1 thread too.)"""
+
+    NAMES = (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+
+    def __init__(self):
+        self.set_here = [name for name in self.NAMES if name not in os.environ]
+        for name in self.set_here:
+            os.environ[name] = "1"
+
+    def restore(self) -> None:
+        for name in self.set_here:
+            os.environ.pop(name, None)
 
 
 def check_long_run(timeout, retries) -> None:

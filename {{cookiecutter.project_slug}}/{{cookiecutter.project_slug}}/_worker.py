@@ -209,8 +209,9 @@ def watch(main: int, settings: Settings) -> None:
 # --- Worker processes ----------------------------------------------------------------
 
 
-def start_process_worker(log_queue, log_level: int) -> None:
+def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
     """Runs first in each worker process."""
+    os.environ.update(environment)  # BLAS threads: see _engine.BlasThreadsPerWorker
     # Ctrl-C reaches every process of the terminal. The main process handles it and
     # stops the workers; without this, each would print a KeyboardInterrupt too.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,22 +1,35 @@
 """python -m {{ cookiecutter.project_slug }} bench [INPUTS...]: measure instead of guessing.
 
 Runs a sample of your items through your loop body serially, on threads and on
-processes at a few worker counts, prints time, speedup and efficiency, and
-recommends a pool and a worker count for this workload on this machine.
+processes at a few worker counts, each several times, prints the median time with
+its spread, the speedup and the efficiency, and recommends a pool and a worker
+count for this workload on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import sys
 import time
 
-from ._engine import Failure, default_max_workers, usable_cpus
+from ._engine import BlasThreadsPerWorker, Failure, default_max_workers, usable_cpus
 from .parallel import run_map, run_serial
 from .sources import InputError, load_items, positive_int
 
 # A setting at most this much slower than the fastest, with fewer workers, is
-# recommended instead: it leaves the rest of the machine free.
+# recommended instead: it leaves the rest of the machine free, and two settings
+# this close swap places from run to run on a busy machine.
 CLOSE_ENOUGH = 1.10
+# A sample whose serial run is shorter than this is mostly the pools' start-up:
+# too short to judge from.
+SHORTEST_SAMPLE_SECONDS = 0.2
+
+
+def gil_enabled() -> bool:
+    """False on a free-threaded Python (3.13t, 3.14t) running without the GIL."""
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return True if is_enabled is None else is_enabled()
 
 
 def worker_counts(pool: str, cpus: int) -> list[int]:
@@ -52,6 +65,13 @@ def measure(tasks, items: list, pool: str | None, workers: int) -> tuple[float, 
     return seconds, sum(isinstance(outcome, Failure) for outcome in outcomes)
 
 
+def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
+    """Median seconds over the repeats, their spread (max - min), failures."""
+    runs = [measure(tasks, items, pool, workers) for _ in range(repeats)]
+    seconds = [run[0] for run in runs]
+    return statistics.median(seconds), max(seconds) - min(seconds), runs[0][1]
+
+
 def main(argv, tasks) -> int:
     parser = argparse.ArgumentParser(
         prog=f"{__package__} bench",
@@ -67,6 +87,13 @@ def main(argv, tasks) -> int:
         metavar="N",
         help="how many items to time (default: %(default)s)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="time each setting N times and take the median (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     try:
         items = sample(load_items(args, tasks, print, print), args.sample)
@@ -77,46 +104,76 @@ def main(argv, tasks) -> int:
         return 0
 
     cpus = usable_cpus()
-    print(f"timing {len(items)} items on {cpus} usable CPUs; each row runs them all")
-    serial_seconds, failed = measure(tasks, items, None, 1)
-    rows = [("serial", 1, serial_seconds)]
+    print(f"timing {len(items)} items on {cpus} usable CPUs, {args.repeats} times each")
+    if not gil_enabled():
+        print("free-threaded Python: threads run Python code in parallel too")
+    rows = [("serial", 1, *timed(tasks, items, None, 1, args.repeats))]
     for pool in ("thread", "process"):
         for workers in worker_counts(pool, cpus):
-            seconds, failed_here = measure(tasks, items, pool, workers)
-            failed = max(failed, failed_here)
-            rows.append((pool, workers, seconds))
+            figures = timed(tasks, items, pool, workers, args.repeats)
+            rows.append((pool, workers, *figures))
+    print_table(rows, len(items))
+    return recommend(rows, len(items))
 
-    print(f"\n{'pool':<8} {'workers':>7} {'time':>9} {'speedup':>8} {'efficiency':>10}")
-    for pool, workers, seconds in rows:
+
+def print_table(rows, count: int) -> None:
+    serial_seconds = rows[0][2]
+    print(
+        f"\n{'pool':<8} {'workers':>7} {'median':>9} {'spread':>8} {'speedup':>8} "
+        f"{'efficiency':>10}"
+    )
+    for pool, workers, seconds, spread, _ in rows:
         speedup = serial_seconds / seconds
         print(
-            f"{pool:<8} {workers:>7} {seconds:>8.2f}s {speedup:>7.2f}x "
-            f"{speedup / workers:>9.0%}"
+            f"{pool:<8} {workers:>7} {seconds:>8.3f}s {spread:>7.3f}s "
+            f"{speedup:>7.2f}x {speedup / workers:>9.0%}"
         )
+    failed = max(row[4] for row in rows)
     if failed:
-        print(f"\nnote: {failed} of the {len(items)} items failed; their time counts")
+        print(f"\nnote: {failed} of the {count} items failed; their time counts")
+    print(
+        "note: worker processes run numpy/BLAS/OpenMP with 1 thread each ("
+        + ", ".join(BlasThreadsPerWorker.NAMES[:2])
+        + "... = 1) unless you set those variables"
+    )
 
-    fastest = min(seconds for _, _, seconds in rows)
-    pool, workers, seconds = min(
+
+def recommend(rows, count: int) -> int:
+    serial_seconds = rows[0][2]
+    print()
+    if serial_seconds < SHORTEST_SAMPLE_SECONDS:
+        print(
+            f"recommendation: none yet. {count} items take {serial_seconds:.3f} s "
+            "serially, too short to judge: starting a pool costs about as much. "
+            "Time more items (--sample 200), or larger ones."
+        )
+        return 0
+    fastest = min(row[2] for row in rows)
+    pool, workers, seconds, _, _ = min(
         (row for row in rows if row[2] <= fastest * CLOSE_ENOUGH),
         key=lambda row: (row[1], row[2]),
     )
-    print()
     if pool == "serial":
         print(
             "recommendation: no pool. Starting one costs more than it saves on "
             "these items; try more or larger items, or run with --serial."
         )
         return 0
+    why = ""
+    if pool == "thread" and not gil_enabled():
+        why = " (free-threaded Python: threads compute in parallel here)"
     print(
         f"recommendation: --pool {pool} --workers {workers} "
-        f"({serial_seconds / seconds:.1f}x the serial speed)"
+        f"({serial_seconds / seconds:.1f}x the serial speed){why}"
+    )
+    print(
+        f'to make it the default: POOL = "{pool}" and MAX_WORKERS = {workers} in '
+        "tasks.py"
     )
     default = default_max_workers()
     if pool == "process" and workers > default:
         print(
             f"the default, {default} worker(s) (half the CPUs), leaves "
-            f"{workers - default} of the CPUs this work can use idle: set "
-            f"MAX_WORKERS = {workers} in tasks.py, or pass --workers {workers}"
+            f"{workers - default} of the CPUs this work can use idle"
         )
     return 0

@@ -1,0 +1,120 @@
+"""What the engine takes from the machine: CPU quotas of containers, BLAS threads
+in worker processes, free-threaded Python in bench's advice."""
+
+import os
+
+import bodies
+import pytest
+
+
+@pytest.fixture
+def engine(project):
+    from parallel_loop import _engine
+
+    return _engine
+
+
+def write(root, files):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(root)
+
+
+@pytest.mark.parametrize(
+    "files, quota",
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, docker --cpus 1.5
+        ({"cpu.max": "max 100000\n"}, None),  # v2, no limit
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),  # no cgroup files: macOS, Windows
+    ],
+)
+def test_the_cgroup_cpu_quota_is_read(engine, tmp_path, files, quota):
+    assert engine.cgroup_cpu_quota(write(tmp_path, files)) == quota
+
+
+def test_the_default_worker_count_respects_a_cpu_quota(engine, monkeypatch):
+    monkeypatch.delattr(os, "process_cpu_count", raising=False)
+    monkeypatch.setattr(
+        os, "sched_getaffinity", lambda pid: set(range(16)), raising=False
+    )
+    monkeypatch.setattr(engine, "cgroup_cpu_quota", lambda: 3.5)  # 16 CPUs, 3.5 allowed
+    assert engine.usable_cpus() == 4
+    assert engine.default_max_workers() == 2
+    monkeypatch.setattr(engine, "cgroup_cpu_quota", lambda: 0.25)
+    assert engine.default_max_workers() == 1
+    monkeypatch.setattr(engine, "cgroup_cpu_quota", lambda: None)
+    assert engine.usable_cpus() == 16
+
+
+@pytest.mark.skipif(not hasattr(os, "process_cpu_count"), reason="Python 3.13+")
+def test_python_cpu_count_is_the_users_word(engine, monkeypatch):
+    monkeypatch.setenv("PYTHON_CPU_COUNT", "6")
+    monkeypatch.setattr(engine, "cgroup_cpu_quota", lambda: 1.0)
+    assert engine.usable_cpus() == 6
+
+
+def blas_threads(item):
+    return os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS")
+
+
+def test_worker_processes_get_one_blas_thread_unless_set(project, monkeypatch):
+    from parallel_loop.parallel import run_map
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    assert run_map(blas_threads, [1], max_workers=1, progress=False) == [("1", "1")]
+    assert "OMP_NUM_THREADS" not in os.environ  # this process's is left as it was
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own choice stays
+    assert run_map(blas_threads, [1], pool="thread", progress=False) == [("3", None)]
+    assert run_map(blas_threads, [1], max_workers=1, progress=False)[0][0] == "3"
+
+
+@pytest.fixture
+def bench(project):
+    from parallel_loop import bench
+
+    return bench
+
+
+def run_bench(project, capsys, *args):
+    from parallel_loop.cli import main
+
+    assert main(["bench", *map(str, args)], tasks=bodies) == 0
+    return capsys.readouterr().out
+
+
+def test_bench_says_when_a_sample_is_too_short(project, make_files, capsys):
+    out = run_bench(project, capsys, *make_files("a", "bb"), "--repeats", "1")
+    assert "too short to judge" in out and "--sample" in out
+
+
+def test_bench_names_the_settings_to_change(project, make_files, capsys):
+    out = run_bench(
+        project, capsys, *make_files(*["sleep 0.03"] * 16), "--sample", "16"
+    )
+    assert "recommendation: --pool thread" in out
+    assert 'POOL = "thread" and MAX_WORKERS = ' in out
+    assert "spread" in out and "OMP_NUM_THREADS" in out
+
+
+def test_bench_on_free_threaded_python_says_threads_compute(
+    project, bench, make_files, capsys, monkeypatch
+):
+    monkeypatch.setattr(bench.sys, "_is_gil_enabled", lambda: False, raising=False)
+    # Pretend threads won: as they would for CPU-bound work without the GIL.
+    rows = [
+        ("serial", 1, 1.0, 0.0, 0),
+        ("thread", 2, 0.5, 0.0, 0),
+        ("process", 2, 0.6, 0.0, 0),
+    ]
+    assert bench.recommend(rows, 20) == 0
+    out = capsys.readouterr().out
+    assert "--pool thread --workers 2" in out
+    assert "free-threaded Python: threads compute in parallel here" in out
+    monkeypatch.setattr(bench.sys, "_is_gil_enabled", lambda: True, raising=False)
+    bench.recommend(rows, 20)
+    assert "free-threaded" not in capsys.readouterr().out
