@@ -36,6 +36,7 @@ from concurrent.futures import (
     FIRST_COMPLETED,
     BrokenExecutor,
     Executor,
+    Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
     wait,
@@ -77,7 +78,7 @@ RETRY_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
 # How worker processes start: None picks forkserver, or spawn (see process_context).
 # "fork" starts faster and shares the main process's memory, at fork's risks.
-START_METHOD = None
+START_METHOD: str | None = None
 
 
 # --- How many workers ---------------------------------------------------------
@@ -112,16 +113,18 @@ def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
     cpu.max ("150000 100000" is 1.5 CPUs; "max 100000" is no limit), else cgroup
     v1 cpu.cfs_quota_us / cpu.cfs_period_us (-1: no limit). None elsewhere."""
     try:
-        quota, period = Path(root, "cpu.max").read_text().split()[:2]
-    except (OSError, ValueError):
+        words = Path(root, "cpu.max").read_text().split()[:2]
+    except OSError:
         try:
-            quota = Path(root, "cpu", "cpu.cfs_quota_us").read_text().strip()
-            period = Path(root, "cpu", "cpu.cfs_period_us").read_text().strip()
+            words = [
+                Path(root, "cpu", "cpu.cfs_quota_us").read_text(),
+                Path(root, "cpu", "cpu.cfs_period_us").read_text(),
+            ]
         except OSError:
             return None
     try:
-        quota, period = int(quota), int(period)
-    except ValueError:  # "max": no limit
+        quota, period = int(words[0]), int(words[1])
+    except (ValueError, IndexError):  # "max": no limit
         return None
     return quota / period if quota > 0 and period > 0 else None
 
@@ -263,14 +266,14 @@ class WorkerLogs:
 
 
 def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Executor:
-    if pool == "process":
+    if pool == "process" and logs is not None:
         level = logging.getLogger().getEffectiveLevel()
         environment = {name: os.environ[name] for name in BlasThreadsPerWorker.NAMES}
         return ProcessPoolExecutor(
             max_workers,
             mp_context=process_context(),
-            initializer=start_process_worker,
-            initargs=(logs.queue, level, environment),
+            initializer=start_process_worker,  # type: ignore[arg-type]
+            initargs=(logs.queue, level, environment),  # typeshed wants no arguments
         )
     if pool == "thread":
         return ThreadPoolExecutor(max_workers)
@@ -394,7 +397,7 @@ class BatchSizes:
     def __init__(self, workers: int):
         self.workers = workers
         self.size = 1
-        self.seconds_per_item = None
+        self.seconds_per_item: float | None = None
 
     def record(self, count: int, seconds: float) -> None:
         latest = seconds / count
@@ -435,18 +438,18 @@ class Pool:
         self.retries = retries
         self.keep_results = True
         self.sizes = BatchSizes(workers)
-        self.in_flight = {}  # future -> index of its batch's first item
-        self.submitted_at = {}  # future -> when (timeouts on other executors)
-        self.unfinished = {}  # first index -> items, of batches not yet handled
-        self.finished = {}  # first index -> outcomes, not yet handed out
+        self.in_flight: dict[Future, int] = {}  # -> index of the batch's first item
+        self.submitted_at: dict[Future, float] = {}  # when (timeouts on a cluster)
+        self.unfinished: dict[int, list] = {}  # first index -> items, not handled yet
+        self.finished: dict[int, list] = {}  # first index -> outcomes, to hand out
         self.handed_out = 0  # results() and map() hand out items below this index
-        self.call = None  # (func, numbered) of the batches: for retries
-        self.attempts = {}  # index -> attempts so far, of items tried again
-        self.retry_at = []  # heap of (when, index, item) to try again
-        self.waiting = {}  # first index -> outcomes with retries still to come
-        self.home = {}  # index of an item tried again -> (first, offset)
+        self.call: tuple = (None, False)  # (func, numbered): to send items again
+        self.attempts: dict[int, int] = {}  # index -> attempts, of items tried again
+        self.retry_at: list[tuple[float, int, object]] = []  # heap: (when, index, item)
+        self.waiting: dict[int, list] = {}  # first -> [outcomes, retries to come]
+        self.home: dict[int, tuple[int, int]] = {}  # retried index -> (first, offset)
         self.abandoned = False  # an item timed out on a thread that runs on
-        self.not_read = None  # index of the first item not yet read, while any are
+        self.not_read: int | None = None  # the first item not yet read, if any
 
     def submit(self, fn, *args):
         """executor.submit(fn, *args), tracked, with the pool's errors explained."""
@@ -493,7 +496,7 @@ class Pool:
     def wait_a_little(self) -> None:
         """Waits until a batch finishes (or a retry or a timeout is due), and
         handles what finished."""
-        timeout = None
+        timeout: float | None = None
         if self.settings.timeout and not self.times_in_workers():
             timeout = min(0.05, self.settings.timeout / 4)
         if self.retry_at:
@@ -502,7 +505,7 @@ class Pool:
         if self.in_flight:
             self.handle(wait(self.in_flight, timeout, FIRST_COMPLETED).done)
         else:  # only retries to wait for
-            time.sleep(timeout)
+            time.sleep(timeout or 0.0)
         self.time_out_late_items()
         self.retry_due_items()
 

@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -34,7 +35,7 @@ STUCK_EXIT = 75  # the exit code of a process ended for a stuck item
 # Read by the log filter, the SIGALRM handler, the watch thread and, on a thread
 # pool, by the main thread, which records items that run too long.
 RUNNING: dict[int, tuple[int, float] | None] = {}
-WATCHED_RUN = None  # the run whose timeout this process's watch thread enforces
+WATCHED_RUN: int | None = None  # the run whose timeout this process's watch enforces
 
 
 @dataclass
@@ -60,9 +61,9 @@ class Settings:
     """How workers run the items of one run: sent along with every batch."""
 
     timeout: float | None = None
-    retry_on: tuple = ()
-    setup: object = None  # a function run once in each worker, or None
-    notes: str | None = None  # a folder for notes about stuck items
+    retry_on: tuple[type[BaseException], ...] = ()
+    setup: Callable[[], object] | None = None  # run once in each worker first
+    notes: str = ""  # a folder for notes about stuck items
     run: int = field(default_factory=lambda: time.monotonic_ns())  # this run's id
 
 
@@ -77,7 +78,7 @@ class SetupFailed:
 class Here(threading.local):
     """This worker thread's state: which run it has set up for."""
 
-    run = None
+    run: int | None = None
     settings = Settings()
 
 
@@ -188,14 +189,15 @@ def raise_timeout(signum, frame):
 
 
 def watch(main: int, settings: Settings) -> None:
-    tick = min(0.05, settings.timeout / 4)
+    timeout = settings.timeout or 0.0  # set: the watch starts only with a timeout
+    tick = min(0.05, timeout / 4)
     signalled = None
     while WATCHED_RUN == settings.run:
         time.sleep(tick)
         running = RUNNING.get(main)
         if running is None:
             continue
-        late = time.monotonic() - running[1] - settings.timeout
+        late = time.monotonic() - running[1] - timeout
         if late < 0:
             continue
         if running != signalled and hasattr(signal, "SIGALRM"):

@@ -273,8 +273,8 @@ class Run:
         self.writer = writer
         self.failures: list[Failure] = []
         self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
-        self.bar = None
-        self.executor = None  # the pool: it counts the attempts of items retried
+        self.bar: tqdm | None = None
+        self.executor: _engine.Pool | None = None  # counts the attempts of retries
 
     def on_result(self, position: int, outcome) -> None:
         """Called in this thread as each item finishes: writes its line."""
@@ -288,10 +288,11 @@ class Run:
             if self.args.keep_going:
                 tqdm.write(outcome.describe(), file=sys.stderr)
         attempts = None
-        if self.args.retries:
-            attempts = self.executor.attempts.pop(position, 1) if self.executor else 1
+        if self.args.retries and self.executor is not None:
+            attempts = self.executor.attempts.pop(position, 1)
         self.writer.write(record_line(index, self.items[index], outcome, attempts))
-        self.bar.update()
+        if self.bar is not None:
+            self.bar.update()
 
     def start(self, workers: int) -> int:
         args, tasks = self.args, self.tasks
@@ -357,9 +358,10 @@ class Run:
         }
         with (
             open_executor(args, workers) as pool,
-            _engine.open_pool(pool, workers, **options) as self.executor,
+            _engine.open_pool(pool, workers, **options) as executor,
         ):
-            self.executor.stream(func, items, numbered)
+            self.executor = executor
+            executor.stream(func, items, numbered)
 
     def count_written(self) -> str:
         done = self.writer.written - len(self.failures)

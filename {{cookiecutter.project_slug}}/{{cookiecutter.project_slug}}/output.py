@@ -18,6 +18,7 @@ import decimal
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -28,7 +29,7 @@ from ._engine import Failure, describe
 try:
     import fcntl  # Unix: lets us refuse a second run writing the same file
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def plain(value):
@@ -76,7 +77,7 @@ class AsJson:
     a result JSON cannot hold fails there, as that item's failure. A dataclass
     of a module-level function, so worker processes can unpickle it."""
 
-    func: object
+    func: Callable
 
     def __call__(self, *args) -> str:
         result = self.func(*args)
@@ -130,7 +131,7 @@ class OutputFile:
 
     def __init__(self, path: Path):
         self.path = path
-        self.fd = None
+        self.fd = -1  # not open yet
         self.written = 0  # lines written by this run
 
     def check(self, inputs: list[Path]) -> str | None:
@@ -217,6 +218,6 @@ class OutputFile:
         return {index: record["item"] for index, record in records.items()}
 
     def close(self) -> None:
-        if self.fd is not None:
+        if self.fd >= 0:
             os.close(self.fd)
-            self.fd = None
+            self.fd = -1

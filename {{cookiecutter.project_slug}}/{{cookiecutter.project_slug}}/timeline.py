@@ -68,7 +68,7 @@ def draw_on(axes, spans: list[Span], title: str) -> None:
 
     workers = list(dict.fromkeys(span.worker for span in spans))  # first come first
     origin = min((span.start for span in spans), default=0.0)
-    colors = colormaps["tab10"].colors
+    colors = colormaps["tab10"].colors  # type: ignore[attr-defined]
     for row, worker in enumerate(workers):
         bars = [
             (s.start - origin, s.end - s.start) for s in spans if s.worker == worker
