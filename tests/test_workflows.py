@@ -43,7 +43,10 @@ def test_the_matrices_cover_the_systems_and_pythons(workflows):
     by_name = {path.name: yaml.safe_load(path.read_text()) for path in workflows}
     project = by_name["tests.yml"]["jobs"]["test"]["strategy"]["matrix"]
     assert set(project["os"]) == SYSTEMS
-    assert project["python-version"] == SUPPORTED
+    assert project["python-version"] == [*SUPPORTED, "3.14t"]  # free-threaded
+    job = by_name["tests.yml"]["jobs"]["test"]
+    assert job["continue-on-error"] == "${{ endsWith(matrix.python-version, 't') }}"
+    assert "mypy" in [step.get("run") for step in job["steps"]]
     template = by_name["ci.yml"]["jobs"]["template-tests"]["strategy"]["matrix"]
     assert set(template["os"]) == SYSTEMS
     assert template["python-version"] == SUPPORTED[1:]  # its tests use tomllib: 3.11+
