@@ -53,7 +53,7 @@ def test_the_defaults(render):
     meta = pyproject(project)["project"]
     assert meta["name"] == "parallel_loop"
     assert meta["dependencies"] == ["tqdm>=4.66"]
-    assert meta["optional-dependencies"]["test"] == ["pytest>=7.4"]
+    assert meta["optional-dependencies"]["test"] == ["pytest>=8"]
     assert meta["scripts"] == {"parallel-loop": "parallel_loop.cli:run"}
     assert meta["license"] == "MIT"
     assert meta["requires-python"] == ">=3.10"

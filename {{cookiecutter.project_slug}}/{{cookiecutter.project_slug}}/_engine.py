@@ -207,19 +207,30 @@ def pool_errors(unfinished):
         ) from exc
 
 
+HELD_SIGNALS = [
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP")
+    if hasattr(signal, name)
+]
+
+
 @contextmanager
 def ctrl_c_held():
-    """Holds Ctrl-C back while a worker process may be starting, and delivers it
-    after. A KeyboardInterrupt in the middle would leave a process half started
-    (Python even drops one raised inside its at-fork handlers), so this thread
-    notes the signal and raises it at the end. Blocking SIGINT meanwhile means that
-    processes started now inherit it blocked, whatever their start method, until
-    they ignore it (_worker.start_process_worker)."""
+    """Holds Ctrl-C (and SIGTERM, SIGHUP where Python handles them) back while a
+    pool or a worker process is being made, and delivers them after. An exception
+    in the middle would leave a process half started, or a semaphore registered
+    and never cleaned up (Python even drops a KeyboardInterrupt raised inside its
+    at-fork handlers): so this thread notes the signal, and raises it at the end.
+    Blocking SIGINT meanwhile means that processes started now inherit it blocked,
+    whatever their start method, until they ignore it (start_process_worker)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread handles signals
         return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(1))
+    caught: list[int] = []
+    previous = {}
+    for signum in HELD_SIGNALS:
+        if callable(signal.getsignal(signum)):  # handled in Python: hold it
+            previous[signum] = signal.signal(signum, lambda n, f: caught.append(n))
     blocking = hasattr(signal, "pthread_sigmask")  # not on Windows
     if blocking:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -228,9 +239,10 @@ def ctrl_c_held():
     finally:
         if blocking:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held one arrives
-        signal.signal(signal.SIGINT, previous)
-        if caught and callable(previous):
-            previous(signal.SIGINT, None)  # raises KeyboardInterrupt, as Ctrl-C does
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            previous[signum](signum, None)  # raises, as the signal would have
 
 
 # --- The pool ---------------------------------------------------------------------
@@ -315,20 +327,24 @@ def open_pool(
         yield Pool(pool, check_max_workers(workers), settings, **options)
         return
     workers = check_max_workers(max_workers)
-    logs = WorkerLogs(process_context()) if pool == "process" else None
     if timeout and pool == "process":
         settings.notes = tempfile.mkdtemp(prefix="timeouts-")
-
-    def new_executor():
-        return make_executor(pool, workers, logs)
-
-    one_blas_thread = BlasThreadsPerWorker() if pool == "process" else None
-    executor = new_executor()  # after: make_executor passes the variables on
-    pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
+    logs = one_blas_thread = pool_of_batches = None
     try:
+        with ctrl_c_held():  # queues hold semaphores: no half-made pool
+            logs = WorkerLogs(process_context()) if pool == "process" else None
+            one_blas_thread = BlasThreadsPerWorker() if pool == "process" else None
+
+            def new_executor():
+                with ctrl_c_held():
+                    return make_executor(pool, workers, logs)
+
+            executor = new_executor()  # after BlasThreadsPerWorker: it passes them on
+            pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
         yield pool_of_batches
     except BaseException:
-        stop_now(pool_of_batches.executor)  # the one in use: it may be a new one
+        if pool_of_batches is not None:
+            stop_now(pool_of_batches.executor)  # the one in use: it may be a new one
         raise
     else:  # a thread that runs on past its timeout is not waited for
         pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
