@@ -71,51 +71,66 @@ def parse_args(argv, tasks):
         epilog="`%(prog)s bench [INPUT...]` times a sample of the items on threads "
         "and processes and recommends a pool and worker count.",
     )
-    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
-    parser.add_argument(
+    add_item_options(parser.add_argument_group("items"))
+    add_pool_options(parser.add_argument_group("how they run"), tasks)
+    add_long_run_options(parser.add_argument_group("long runs"), tasks)
+    add_result_options(parser.add_argument_group("results"))
+    args = parser.parse_args(argv)
+    check_args(args, parser)
+    return args, parser
+
+
+def add_item_options(group) -> None:
+    group.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
+    group.add_argument(
         "--lines",
         metavar="FILE",
         help="run over the non-empty lines of FILE, one string item each "
         "(- reads standard input: seq 100 | %(prog)s --lines -)",
     )
-    parser.add_argument(
+
+
+def add_pool_options(group, tasks) -> None:
+    group.add_argument(
         "--pool",
         choices=POOLS,
         default=tasks.POOL,
 {%- if cookiecutter.distributed == "dask" %}
         help="process: CPU-bound work; thread: I/O-bound work; dask: a Dask "
         "cluster (default: %(default)s)",
+    )
+    dask_pool.add_arguments(group)
 {%- else %}
         help="process: CPU-bound work; thread: I/O-bound work (default: %(default)s)",
-{%- endif %}
     )
-{%- if cookiecutter.distributed == "dask" %}
-    dask_pool.add_arguments(parser)
 {%- endif %}
-    parser.add_argument(
+    group.add_argument(
         "--workers",
         type=positive_int,
         metavar="N",
         help="items run at once (default: tasks.MAX_WORKERS, else half the CPUs)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--pattern",
         choices=["map", "submit"],
         default=tasks.PATTERN,
         help="map calls process_item(item), submit process_numbered_item(index, "
         "item) (default: %(default)s)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--serial",
         action="store_true",
         help="no pool: a plain loop in this process, where breakpoints work",
     )
-    parser.add_argument(
+    group.add_argument(
         "--keep-going",
         action="store_true",
         help="run every item even when some fail, then list the failures",
     )
-    parser.add_argument(
+
+
+def add_long_run_options(group, tasks) -> None:
+    group.add_argument(
         "--timeout",
         type=positive_seconds,
         default=getattr(tasks, "TIMEOUT", None),
@@ -123,7 +138,7 @@ def parse_args(argv, tasks):
         help="stop an item that runs longer, and record it as failed "
         "(default: tasks.TIMEOUT, %(default)s)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--retries",
         type=retry_count,
         default=getattr(tasks, "RETRIES", 0),
@@ -131,36 +146,42 @@ def parse_args(argv, tasks):
         help="try an item that fails with one of tasks.RETRY_ON up to N more "
         "times, waiting longer each time (default: tasks.RETRIES, %(default)s)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default="WARNING",
         help="show log records of the loop body from this level up, on stderr "
         "(default: %(default)s)",
     )
-    parser.add_argument(
+
+
+def add_result_options(group) -> None:
+    group.add_argument(
         "--output",
         type=Path,
         metavar="FILE",
         help="write results to FILE instead of stdout (JSON lines, each written "
         "as its item finishes)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--resume",
         action="store_true",
         help="skip the items --output FILE already has results for",
     )
-    parser.add_argument(
+    group.add_argument(
         "--no-progress", action="store_true", help="no progress bar (or TQDM_DISABLE=1)"
     )
-    parser.add_argument(
+    group.add_argument(
         "--timeline",
         type=Path,
         metavar="FILE",
         help="draw when and where each item ran to FILE (.png, .svg, .pdf); "
         "needs the extra: pip install -e '.[timeline]'",
     )
-    args = parser.parse_args(argv)
+
+
+def check_args(args, parser) -> None:
+    """What argparse cannot check alone: options that do not go together."""
 {%- if cookiecutter.distributed == "dask" %}
     if args.scheduler and args.pool != "dask":
         parser.error("--scheduler goes with --pool dask")
@@ -179,7 +200,6 @@ def parse_args(argv, tasks):
                 f"{args.output} exists and is not empty: add --resume to go on with "
                 "the run that wrote it, or choose another file"
             )
-    return args, parser
 
 
 class Messages:
