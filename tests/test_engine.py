@@ -257,3 +257,18 @@ def test_workers_start_with_forkserver_even_after_a_tqdm_bar(
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 0 and "DeprecationWarning" not in stderr
     assert "ForkProcess" not in stderr
+
+
+def test_a_failures_traceback_starts_at_the_loop_body_in_the_package(project):
+    # The engine's own frames are left out, the loop body's kept, even when it
+    # lives in the package beside the engine (tasks.py does).
+    body = project / "parallel_loop" / "body_for_tests.py"
+    body.write_text("def explode(item):\n    raise ValueError(f'bad {item}')\n")
+    from parallel_loop.body_for_tests import explode
+    from parallel_loop.parallel import run_map
+
+    for pool in ("process", "thread"):
+        (failure,) = run_map(explode, [1], pool=pool, keep_going=True, progress=False)
+        assert "body_for_tests.py" in failure.traceback, failure.traceback
+        assert "raise ValueError(f'bad {item}')" in failure.traceback
+        assert "_worker.py" not in failure.traceback

@@ -110,11 +110,12 @@ def failure_of(item, exc: BaseException, retry_on=()) -> Failure:
 
 
 def traceback_of(exc: BaseException) -> str:
-    """The traceback as text, from the first frame outside this package: the
-    frames of the engine that called the loop body say nothing about it."""
+    """The traceback as text, from the loop body on: the frames of the engine
+    that called it (this module, output.AsJson, timeline.Timed) say nothing."""
     here = Path(__file__).parent
+    engine = {here / name for name in ("_worker.py", "output.py", "timeline.py")}
     frames = exc.__traceback__
-    while frames and Path(frames.tb_frame.f_code.co_filename).parent == here:
+    while frames and Path(frames.tb_frame.f_code.co_filename) in engine:
         frames = frames.tb_next
     return "".join(traceback.format_exception(type(exc), exc, frames))
 
