@@ -1,9 +1,9 @@
 """python -m {{ cookiecutter.project_slug }} bench [INPUTS...]: measure instead of guessing.
 
 Runs a sample of your items through your loop body serially, on threads and on
-processes at a few worker counts, each several times, prints the median time with
-its spread, the speedup and the efficiency, and recommends a pool and a worker
-count for this workload on this machine.
+processes at a few worker counts, each several times on a started pool, prints the
+median time with its spread, the speedup and the efficiency, and recommends a pool
+and a worker count for this workload on this machine.
 """
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ import argparse
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 
-from ._engine import BlasThreadsPerWorker, Failure, default_max_workers, usable_cpus
+from ._engine import (
+    BlasThreadsPerWorker,
+    Failure,
+    default_max_workers,
+    open_pool,
+    usable_cpus,
+)
 from .parallel import run_map, run_serial
 from .sources import InputError, load_items, positive_int
 
@@ -21,8 +28,8 @@ from .sources import InputError, load_items, positive_int
 # recommended instead: it leaves the rest of the machine free, and two settings
 # this close swap places from run to run on a busy machine.
 CLOSE_ENOUGH = 1.10
-# A sample whose serial run is shorter than this is mostly the pools' start-up:
-# too short to judge from.
+# A sample whose serial run is shorter than this is over before the workers have
+# much to do: too short to judge from.
 SHORTEST_SAMPLE_SECONDS = 0.2
 
 
@@ -51,25 +58,33 @@ def sample(items: list, size: int) -> list:
     return [items[int(number * step)] for number in range(size)]
 
 
-def measure(tasks, items: list, pool: str | None, workers: int) -> tuple[float, int]:
-    """Seconds for the whole sample (pool start included), and how many failed."""
-    started = time.perf_counter()
-    options = {"progress": False, "keep_going": True}
-    if pool is None:
-        outcomes = run_serial(tasks.process_item, items, **options)
-    else:
-        outcomes = run_map(
-            tasks.process_item, items, pool=pool, max_workers=workers, **options
-        )
-    seconds = time.perf_counter() - started
-    return seconds, sum(isinstance(outcome, Failure) for outcome in outcomes)
-
-
 def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
-    """Median seconds over the repeats, their spread (max - min), failures."""
-    runs = [measure(tasks, items, pool, workers) for _ in range(repeats)]
-    seconds = [run[0] for run in runs]
-    return statistics.median(seconds), max(seconds) - min(seconds), runs[0][1]
+    """Median seconds of a run of the sample over the repeats, their spread (max -
+    min), and how many items failed. Pools are started, and their workers warmed
+    up, before the clock runs: a real run pays that once, not once per sample."""
+    options = {"progress": False, "keep_going": True}
+    seconds, failed = [], 0
+    with ExitStack() as stack:
+        if pool is None:
+
+            def run_once():
+                return run_serial(tasks.process_item, items, **options)
+
+        else:
+            warm = stack.enter_context(open_pool(pool, workers)).executor
+            run_map(tasks.process_item, items[:workers], pool=warm, **options)
+
+            def run_once():
+                return run_map(
+                    tasks.process_item, items, pool=warm, max_workers=workers, **options
+                )
+
+        for _ in range(repeats):
+            started = time.perf_counter()
+            outcomes = run_once()
+            seconds.append(time.perf_counter() - started)
+            failed = sum(isinstance(outcome, Failure) for outcome in outcomes)
+    return statistics.median(seconds), max(seconds) - min(seconds), failed
 
 
 def main(argv, tasks) -> int:
@@ -144,7 +159,8 @@ def recommend(rows, count: int) -> int:
     if serial_seconds < SHORTEST_SAMPLE_SECONDS:
         print(
             f"recommendation: none yet. {count} items take {serial_seconds:.3f} s "
-            "serially, too short to judge: starting a pool costs about as much. "
+            "serially, too short to judge: sending them to workers costs about as "
+            "much. "
             "Time more items (--sample 200), or larger ones."
         )
         return 0
