@@ -20,6 +20,8 @@ ANSWERS = json.loads(
         "project_slug": cookiecutter.project_slug,
         "author_email": cookiecutter.author_email,
         "max_workers": cookiecutter.max_workers,
+        "layout": cookiecutter.layout,
+        "distributed": cookiecutter.distributed,
     } | tojson }}"""
 )
 RUN = json.loads(
@@ -145,6 +147,15 @@ def answer_problems(answers):
         elif not 1 <= int(workers) <= MAX_WORKERS_LIMIT:
             reason = f"it must be from 1 to {MAX_WORKERS_LIMIT}"
             yield "max_workers", workers, reason, "4"
+
+    # Every other answer means the same in one file (a script has the pool, the
+    # worker count, the pattern, a LICENSE and a workflow); a cluster does not.
+    if answers["layout"] == "script" and answers["distributed"] == "dask":
+        reason = (
+            "layout 'script' is one file that runs on this machine's cores; "
+            "--pool dask needs layout='package'"
+        )
+        yield "distributed", "dask", reason, "none"
 
 
 def is_a_choice(value, choices):

@@ -66,6 +66,8 @@ BAD_ANSWERS = [
         "you@example.com",
     ),
     ({"author_email": 'a@b.c"\n[x]'}, "author_email", 'a@b.c"\n[x]', "you@example.com"),
+    # One file has no cluster option: the example keeps the script.
+    ({"layout": "script", "distributed": "dask"}, "distributed", "dask", "none"),
 ]
 
 
@@ -94,6 +96,8 @@ def test_a_bad_answer_is_named_and_nothing_is_written(
         {"project_slug": "_private_loop"},
         {"project_slug": "match"},  # a soft keyword is a fine module name
         {"project_name": "Ünïcödé 日本語 🎉🐍 \u200d"},  # a joiner is not a control
+        {"layout": "package", "distributed": "dask"},
+        {"layout": "script", "pool": "thread", "pattern": "submit", "ci": "none"},
     ],
 )
 def test_good_answers_pass(render, answers):

@@ -21,6 +21,7 @@ SESSION = [
     # Typed braces are text, not a template: the name keeps them.
     ("project_name", "Parallel Loop", "Image Tools {{ 7 * 7 }}"),
     ("project_slug", "image_tools_7_7", ""),
+    ("layout", "1", ""),
     ("description", "Runs a slow loop in parallel, with a progress bar.", ""),
     ("author_name", "Your Name", "Ada Lovelace"),
     ("author_email", "you@example.com", ""),
@@ -108,6 +109,22 @@ def test_an_emoji_name_gets_the_default_package_name(tmp_path, config_file):
     output = finish(terminal)
     assert terminal.exitstatus == 0, output
     assert read(tmp_path / "parallel_loop" / "README.md").startswith("# 🚀🚀\n")
+
+
+def test_a_newcomer_chooses_one_file(tmp_path, config_file):
+    terminal = spawn_cookiecutter(tmp_path, config_file)
+    session = [("project_name", "Parallel Loop", "Fetch All")]
+    session += [("project_slug", "fetch_all", ""), ("layout", "1", "2")]
+    answer(terminal, session)
+    terminal.sendline("\n" * 20)  # Enter at every other prompt
+    output = finish(terminal)
+    assert terminal.exitstatus == 0, output
+    project = tmp_path / "fetch_all"
+    assert (project / "fetch_all.py").is_file()
+    assert (project / "test_fetch_all.py").is_file()
+    assert read(project / "README.md").startswith("# Fetch All\n")
+    assert not (project / "pyproject.toml").exists()
+    assert not (project / "fetch_all").exists() and not (project / "tests").exists()
 
 
 def test_a_rejected_answer_says_how_to_get_the_answers_back(tmp_path, config_file):
