@@ -1,0 +1,342 @@
+"""layout=script: one runnable file with a PEP 723 block, its test, a README, and
+nothing of the package."""
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import (
+    TEMPLATE,
+    check_files_are_valid,
+    check_own_tests_pass,
+    check_ruff_is_clean,
+    read,
+    run,
+)
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+from test_hostile_answers import HOSTILE, landed, one_line, raw
+
+# PEP 723's reference regular expression for a metadata block.
+BLOCK = re.compile(
+    r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
+)
+SUPPORTED = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.14t"]
+SYSTEMS = {"ubuntu-latest", "macos-latest", "windows-latest"}
+
+
+def files_of(project: Path) -> set[str]:
+    caches = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and not caches & set(path.parts)
+    }
+
+
+def script_metadata(text: str) -> dict:
+    """The script's PEP 723 metadata, read as the specification's reference code
+    reads it: exactly one `script` block, its lines without the leading `# `."""
+    blocks = [m for m in BLOCK.finditer(text) if m.group("type") == "script"]
+    assert len(blocks) == 1, "one script block"
+    lines = blocks[0].group("content").splitlines(keepends=True)
+    return tomllib.loads(
+        "".join(line[2:] if line.startswith("# ") else line[1:] for line in lines)
+    )
+
+
+def settings(path: Path) -> dict[str, str]:
+    """POOL, MAX_WORKERS and PATTERN as written in a script or tasks.py."""
+    found = {}
+    for node in ast.parse(read(path)).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("POOL", "MAX_WORKERS", "PATTERN"):
+                found[node.targets[0].id] = ast.unparse(node.value)
+    return found
+
+
+def run_script(project: Path, *args, timeout=120):
+    return run(f"{project.name}.py", *args, cwd=project, timeout=timeout)
+
+
+def check_results(done, count=40):
+    """One JSON line per item on stdout, in input order."""
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["index"] for line in lines] == list(range(count))
+    assert all("result" in line for line in lines)
+
+
+def test_the_default_script(render):
+    project = render(layout="script")
+    assert project.name == "parallel_loop"
+    assert files_of(project) == {
+        "parallel_loop.py",
+        "test_parallel_loop.py",
+        "README.md",
+        "LICENSE",
+        ".gitignore",
+        ".github/workflows/tests.yml",
+        ".github/dependabot.yml",
+    }
+    check_files_are_valid(project)
+    check_ruff_is_clean(project)
+    script = project / "parallel_loop.py"
+    assert script_metadata(read(script)) == {
+        "requires-python": ">=3.10",
+        "dependencies": ["tqdm>=4.66"],
+    }
+    assert settings(script) == {
+        "POOL": "'process'",
+        "MAX_WORKERS": "None",
+        "PATTERN": "'map'",
+    }
+    assert "# SPDX-License-Identifier: MIT\n" in read(script)
+
+    done = run_script(project)  # as a user runs it: the demo, the defaults
+    check_results(done)
+    assert "running 40 items: map pattern, process pool" in done.stderr
+    assert "(half the CPUs: try --workers N)" in done.stderr
+    for workers in ("0", "four"):
+        done = run_script(project, "--workers", workers)
+        assert (
+            done.returncode == 2 and "--workers: must be a whole number" in done.stderr
+        )
+        assert done.stdout == ""
+    check_own_tests_pass(project)
+
+    readme = read(project / "README.md")
+    assert readme.startswith("# Parallel Loop\n")
+    for command in (
+        "python parallel_loop.py",
+        "uv run parallel_loop.py",
+        "pipx run parallel_loop.py",
+        "python -m pytest",
+        "layout=package",
+        "parallel_loop/tasks.py",
+    ):
+        assert command in readme, command
+
+
+def test_threads_and_submit_in_a_script(render):
+    project = render(
+        layout="script",
+        project_name="Fetch All",
+        pool="thread",
+        pattern="submit",
+        max_workers="8",
+        license="none",
+        ci="none",
+    )
+    assert files_of(project) == {
+        "fetch_all.py",
+        "test_fetch_all.py",
+        "README.md",
+        ".gitignore",
+    }
+    check_files_are_valid(project)
+    check_ruff_is_clean(project)
+    script = project / "fetch_all.py"
+    assert settings(script) == {
+        "POOL": "'thread'",
+        "MAX_WORKERS": "8",
+        "PATTERN": "'submit'",
+    }
+    assert "SPDX" not in read(script)
+    done = run_script(project)
+    check_results(done)
+    assert "running 40 items: submit pattern, thread pool, 8 worker(s)\n" in done.stderr
+    check_own_tests_pass(project)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {},
+        {"pool": "thread", "pattern": "submit", "max_workers": "8"},
+        {"max_workers": " 3 "},
+    ],
+)
+def test_the_script_has_the_package_names_and_settings(tmp_path, config_file, answers):
+    """Moving up to the package is copy and paste: the same names, the same
+    settings from the same answers, the same demo loop body."""
+    rendered = {}
+    for layout in ("package", "script"):
+        rendered[layout] = Path(
+            cookiecutter(
+                str(TEMPLATE),
+                no_input=True,
+                extra_context={**answers, "layout": layout},
+                output_dir=str(tmp_path / layout),
+                config_file=str(config_file),
+            )
+        )
+    tasks = rendered["package"] / "parallel_loop" / "tasks.py"
+    script = rendered["script"] / "parallel_loop.py"
+    assert settings(script) == settings(tasks)
+    names = {"process_item", "process_numbered_item", "items"}
+    functions = {}
+    for path in (tasks, script):
+        tree = ast.parse(read(path))
+        functions[path] = {
+            node.name: ast.unparse(node)
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name in names
+        }
+        assert set(functions[path]) == names, path
+    parallel = ast.parse(read(rendered["package"] / "parallel_loop" / "parallel.py"))
+    defined = {node.name for node in parallel.body if isinstance(node, ast.FunctionDef)}
+    script_defined = {
+        node.name
+        for node in ast.parse(read(script)).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert {"run_map", "run_submit", "run_serial"} <= defined & script_defined
+    # The demo's work is the same (the package's also reads files it is given).
+    demo = ast.unparse(ast.parse(functions[tasks]["process_item"]).body[0].body[-1])
+    assert demo in functions[script]["process_item"]
+
+
+def test_hostile_answers_stay_in_their_comments(render):
+    """The name, description and author land in the script's header comments: a
+    line break, a NUL or a fake metadata block there would break the file."""
+    value = landed("".join(HOSTILE) + "\x00 # /// script\n# ///\ncoding: latin-1")
+    name = one_line("/// script " + value)
+    project = render(
+        layout="script",
+        project_name=raw(name),
+        project_slug="hostile_loop",
+        description=raw(value),
+        author_name=raw(value),
+        author_email="o'neil+x@example.com",
+    )
+    flat = value.replace("\n", " ").replace("\x00", "")  # as the comments have it
+    check_files_are_valid(project, answers=[name, value, flat])
+    check_ruff_is_clean(project)
+    text = read(project / "hostile_loop.py")
+    assert script_metadata(text)["dependencies"] == ["tqdm>=4.66"]
+    name_line, copyright_line, license_line = text.splitlines()[4:7]
+    assert name_line == f"# {name}: {flat}"
+    assert copyright_line.startswith("# Copyright (c) 20")
+    assert copyright_line.endswith(f" {flat} <o'neil+x@example.com>")
+    assert license_line == "# SPDX-License-Identifier: MIT"
+    assert read(project / "README.md").startswith(f"# {name}\n\n{value}\n")
+    check_own_tests_pass(project)
+
+
+def test_dask_is_refused_for_a_script(render, tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        render(layout="script", distributed="dask")
+    err = capfd.readouterr().err
+    assert (
+        "error: distributed 'dask' is not accepted: layout 'script' is one file that "
+        "runs on this machine's cores; --pool dask needs layout='package'. "
+        "For example: distributed='none'"
+    ) in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_rendering_a_script_twice_gives_the_same_files(render, tmp_path, config_file):
+    first = render(layout="script", ci="none")
+    files = files_of(first)
+    readme = read(first / "README.md")
+    again = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        overwrite_if_exists=True,
+        extra_context={"layout": "script", "ci": "none"},
+        output_dir=str(tmp_path / "out"),
+        config_file=str(config_file),
+    )
+    assert again == str(first)
+    assert files_of(first) == files and read(first / "README.md") == readme
+
+
+def test_the_script_workflow(render):
+    project = render(layout="script", ci="github")
+    path = project / ".github" / "workflows" / "tests.yml"
+    done = run(
+        "-m",
+        "check_jsonschema",
+        "--builtin-schema",
+        "vendor.github-workflows",
+        str(path),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    workflow = yaml.safe_load(read(path))
+    assert workflow["permissions"] == {"contents": "read"}
+    job = workflow["jobs"]["test"]
+    assert set(job["strategy"]["matrix"]["os"]) == SYSTEMS
+    assert job["strategy"]["matrix"]["python-version"] == SUPPORTED
+    commands = [step.get("run") for step in job["steps"]]
+    assert commands[-3:] == [
+        "ruff check .",
+        "ruff format --check .",
+        "python -m pytest",
+    ]
+    assert '"tqdm>=4.66"' in commands[-4]  # the script's own dependency
+    for step in job["steps"]:
+        if "uses" in step:
+            assert len(step["uses"].split("@")[1]) == 40  # pinned to a commit
+            assert step["uses"].startswith("actions/setup-python") or (
+                step["with"]["persist-credentials"] is False
+            )
+    zizmor = shutil.which("zizmor", path=str(Path(sys.executable).parent))
+    if zizmor:
+        done = subprocess.run(
+            [zizmor, "--offline", str(project / ".github")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_uv_runs_the_script_and_its_test(render, tmp_path):
+    """uv reads the PEP 723 block: it installs tqdm for the script by itself."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if not uv:
+        pytest.skip(
+            "uv is not installed: python -m pip install -r requirements-test.txt"
+        )
+    project = render(layout="script", pool="thread")
+    env = {
+        **os.environ,
+        "UV_PYTHON": sys.executable,  # the Python of this test run
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+        "VIRTUAL_ENV": "",
+    }
+
+    def uv_run(*args):
+        done = subprocess.run(
+            [uv, *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    check_results(uv_run("run", "--no-progress", "parallel_loop.py", "--workers", "8"))
+    # As the README says: uvx --with tqdm pytest
+    uv_run(
+        "tool",
+        "run",
+        "--no-progress",
+        "--with",
+        "tqdm",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+    )
