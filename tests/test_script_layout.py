@@ -135,6 +135,9 @@ def test_threads_and_submit_in_a_script(render):
         max_workers="8",
         license="none",
         ci="none",
+        description="",
+        author_name="",
+        author_email="",
     )
     assert files_of(project) == {
         "fetch_all.py",
@@ -150,7 +153,11 @@ def test_threads_and_submit_in_a_script(render):
         "MAX_WORKERS": "8",
         "PATTERN": "'submit'",
     }
-    assert "SPDX" not in read(script)
+    header = read(script).split("\n")[4:7]
+    assert header[0] == "# Fetch All"  # no description: no ": "
+    assert re.fullmatch(r"# Copyright \(c\) \d{4}", header[1])  # no author
+    assert header[2].startswith('"""')  # no license: no SPDX line
+    assert not re.search(r"[ \t]$", read(script), re.MULTILINE)  # nothing left over
     done = run_script(project)
     check_results(done)
     assert "running 40 items: submit pattern, thread pool, 8 worker(s)\n" in done.stderr
@@ -208,7 +215,8 @@ def test_the_script_has_the_package_names_and_settings(tmp_path, config_file, an
 def test_hostile_answers_stay_in_their_comments(render):
     """The name, description and author land in the script's header comments: a
     line break, a NUL or a fake metadata block there would break the file."""
-    value = landed("".join(HOSTILE) + "\x00 # /// script\n# ///\ncoding: latin-1")
+    breaks = "\x00\x0b\x0c\x1c\x85\u2028"  # NUL, and line breaks to str.splitlines
+    value = landed("".join(HOSTILE) + breaks + " # /// script\n# ///\ncoding: latin-1")
     name = one_line("/// script " + value)
     project = render(
         layout="script",
@@ -223,10 +231,10 @@ def test_hostile_answers_stay_in_their_comments(render):
     check_ruff_is_clean(project)
     text = read(project / "hostile_loop.py")
     assert script_metadata(text)["dependencies"] == ["tqdm>=4.66"]
-    name_line, copyright_line, license_line = text.splitlines()[4:7]
-    assert name_line == f"# {name}: {flat}"
+    name_line, copyright_line, license_line = text.split("\n")[4:7]
+    assert name_line == f"# {name.strip()}: {flat.strip()}"
     assert copyright_line.startswith("# Copyright (c) 20")
-    assert copyright_line.endswith(f" {flat} <o'neil+x@example.com>")
+    assert copyright_line.endswith(f" {flat.strip()} <o'neil+x@example.com>")
     assert license_line == "# SPDX-License-Identifier: MIT"
     assert read(project / "README.md").startswith(f"# {name}\n\n{value}\n")
     check_own_tests_pass(project)
