@@ -36,9 +36,6 @@ def check_choices(project, slug, pool, pattern, max_workers="None"):
         assert "time.sleep" in tasks and "FNV-1a" not in tasks
 
 
-@pytest.mark.parametrize(
-    "pool, pattern", list(itertools.product(CHOICES["pool"], CHOICES["pattern"]))
-)
 def code_of(project, leave_out="tasks.py") -> dict[str, bytes]:
     """The project's Python files but <package>/tasks.py, the package's name made
     neutral: renders whose code_of is the same differ at most in tasks.py."""
