@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -219,3 +220,42 @@ def processes_in_group(group) -> list[int]:
         if int(fields[2]) == group and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found
+
+
+def tool(name: str) -> str | None:
+    """A command installed beside this Python (in its virtual environment)."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(
+        name
+    )
+
+
+@pytest.fixture
+def uv(tmp_path):
+    """uv(*args, cwd=folder) runs uv with this test run's Python and a cache of its
+    own, and checks that it succeeded. Skips where uv is not installed."""
+    command = tool("uv")
+    if command is None:
+        pytest.skip(
+            "uv is not installed: python -m pip install -r requirements-test.txt"
+        )
+    env = {
+        **os.environ,
+        "UV_PYTHON": sys.executable,  # the Python of this test run
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+        "VIRTUAL_ENV": "",  # uv makes the project's own .venv
+    }
+
+    def run_uv(*args, cwd):
+        done = subprocess.run(
+            [command, *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    return run_uv

@@ -3,7 +3,6 @@ nothing of the package."""
 
 import ast
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -308,33 +307,12 @@ def test_the_script_workflow(render):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_uv_runs_the_script_and_its_test(render, tmp_path):
+def test_uv_runs_the_script_and_its_test(render, uv):
     """uv reads the PEP 723 block: it installs tqdm for the script by itself."""
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if not uv:
-        pytest.skip(
-            "uv is not installed: python -m pip install -r requirements-test.txt"
-        )
     project = render(layout="script", pool="thread")
-    env = {
-        **os.environ,
-        "UV_PYTHON": sys.executable,  # the Python of this test run
-        "UV_PYTHON_DOWNLOADS": "never",
-        "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
-        "VIRTUAL_ENV": "",
-    }
 
     def uv_run(*args):
-        done = subprocess.run(
-            [uv, *args],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return done
+        return uv(*args, cwd=project)
 
     check_results(uv_run("run", "--no-progress", "parallel_loop.py", "--workers", "8"))
     # As the README says: uvx --with tqdm pytest
