@@ -31,10 +31,11 @@ from pathlib import Path, PurePath
 STUCK_GRACE = 2.0  # seconds an item gets past its timeout before its process ends
 STUCK_EXIT = 75  # the exit code of a process ended for a stuck item
 
-# thread id -> (index, monotonic start) of the item that thread runs, or None.
-# Read by the log filter, the SIGALRM handler, the watch thread and, on a thread
-# pool, by the main thread, which records items that run too long.
-RUNNING: dict[int, tuple[int, float] | None] = {}
+# thread id -> [index of the item that thread runs or None, its monotonic start
+# (timed runs only)]: a list per thread, updated in place, which costs a few ns
+# per item. Read by the log filter, the SIGALRM handler, the watch thread and, on
+# a thread pool, by the main thread, which records items that run too long.
+RUNNING: dict[int, list] = {}
 WATCHED_RUN: int | None = None  # the run whose timeout this process's watch enforces
 
 
@@ -142,23 +143,29 @@ def call_batch(func, first: int, items: list, numbered: bool):
 
     An item that raises, even SystemExit or KeyboardInterrupt, becomes a Failure:
     one bad item neither stops its batch nor takes its worker down. Returns
-    (first, outcomes, seconds): the seconds let the pool size the next batches.
+    (first, outcomes, seconds, positions of the failures): the seconds let the
+    pool size the next batches.
     """
     retry_on = HERE.settings.retry_on
-    me = threading.get_ident()
+    timed = HERE.settings.timeout is not None
+    running = RUNNING.setdefault(threading.get_ident(), [None, 0.0])
     started = time.perf_counter()
-    outcomes = []
+    outcomes: list = []
+    failed = []
     for index, item in enumerate(items, first):
         try:
             try:
-                RUNNING[me] = (index, time.monotonic())
+                if timed:
+                    running[1] = time.monotonic()  # before the index: see watch()
+                running[0] = index
                 outcome = func(index, item) if numbered else func(item)
             finally:
-                RUNNING[me] = None  # a timeout raised before here is this item's
+                running[0] = None  # a timeout raised before here is this item's
         except BaseException as exc:
             outcome = failure_of(item, exc, retry_on)
+            failed.append(len(outcomes))
         outcomes.append(outcome)
-    return first, outcomes, time.perf_counter() - started
+    return first, outcomes, time.perf_counter() - started, failed
 
 
 def current_index() -> int | None:
@@ -183,9 +190,9 @@ def watch_the_time(settings: Settings) -> None:
 def raise_timeout(signum, frame):
     """SIGALRM handler: the item running now is over its time, unless it just
     ended (then the signal is late, and ignored)."""
-    running = RUNNING.get(threading.get_ident())
+    running = RUNNING.get(threading.get_ident(), [None, 0.0])
     timeout = HERE.settings.timeout
-    if running is not None and timeout and time.monotonic() - running[1] >= timeout:
+    if running[0] is not None and timeout and time.monotonic() - running[1] >= timeout:
         raise ItemTimeout(f"timed out after {timeout:g} s")
 
 
@@ -195,17 +202,18 @@ def watch(main: int, settings: Settings) -> None:
     signalled = None
     while WATCHED_RUN == settings.run:
         time.sleep(tick)
-        running = RUNNING.get(main)
-        if running is None:
+        index, started = RUNNING.get(main, [None, 0.0])  # index read first
+        if index is None:
             continue
-        late = time.monotonic() - running[1] - timeout
+        running = (index, started)
+        late = time.monotonic() - started - timeout
         if late < 0:
             continue
         if running != signalled and hasattr(signal, "SIGALRM"):
             signal.pthread_kill(main, signal.SIGALRM)
             signalled = running
         elif late > STUCK_GRACE:  # SIGALRM could not interrupt it: a stuck C call
-            Path(settings.notes, str(running[0])).touch()
+            Path(settings.notes, str(index)).touch()
             os._exit(STUCK_EXIT)
 
 
