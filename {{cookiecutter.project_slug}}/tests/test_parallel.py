@@ -42,11 +42,25 @@ def indexed_fail_on_7(index, x):
     return fail_on_7(x)
 
 
+def fail_every_7th(x):
+    if x % 7 == 6:
+        raise ValueError(f"{x} is bad")
+    return x
+
+
+def indexed_fail_every_7th(index, x):
+    return fail_every_7th(x)
+
+
 def run(pattern, func, items, **options):
     options.setdefault("progress", False)
     if pattern == "map":
         return run_map(func, items, **options)
-    func = {square: indexed_square, fail_on_7: indexed_fail_on_7}.get(func, func)
+    func = {
+        square: indexed_square,
+        fail_on_7: indexed_fail_on_7,
+        fail_every_7th: indexed_fail_every_7th,
+    }.get(func, func)
     return run_submit(func, items, **options)
 
 
@@ -111,6 +125,7 @@ def test_a_failing_item_stops_the_run_with_its_index(pattern, pool):
     assert failure.item == "7"
     assert failure.error == "ValueError: seven is bad"
     assert 'raise ValueError("seven is bad")' in failure.traceback
+    assert "_worker.py" not in failure.traceback  # from the loop body on, no engine
     assert "item #7 (7) failed: ValueError: seven is bad" in str(caught.value)
 
 
@@ -120,6 +135,16 @@ def test_keep_going_runs_every_other_item(pattern, pool):
     )
     assert isinstance(results[7], Failure) and results[7].index == 7
     assert results[:7] + results[8:] == [x for x in range(20) if x != 7]
+
+
+def test_each_failure_says_its_own_index(pattern, pool):
+    # 2000 items: failures land in the middle of batches of many items.
+    results = run(
+        pattern, fail_every_7th, range(2000), pool=pool, max_workers=2, keep_going=True
+    )
+    failures = [(i, r) for i, r in enumerate(results) if isinstance(r, Failure)]
+    assert len(failures) == 2000 // 7
+    assert all(r.index == i and r.item == str(i) for i, r in failures)
 
 
 def exit_on_3(x):
@@ -163,6 +188,8 @@ def test_bad_pool_or_worker_count_is_explained():
         run_map(abs, [1], pool="threads")
     with pytest.raises(ValueError, match="1 or more"):
         run_map(abs, [1], max_workers=0)
+    with pytest.raises(TypeError, match="whole number"):
+        run_map(abs, [1], max_workers=True)  # a bool is an int to Python
 
 
 def test_the_bar_counts_every_item(pattern, pool, capsys):
@@ -177,6 +204,8 @@ def test_serial_loop_behaves_like_the_patterns():
     with pytest.raises(ItemError) as caught:
         run_serial(fail_on_7, range(10), progress=False)
     assert caught.value.failure.index == 7
+    results = run_serial(exit_on_3, range(4), keep_going=True, progress=False)
+    assert results[:3] == [0, 1, 2] and results[3].error == "SystemExit: 3"
 
 
 def test_submit_takes_a_generator_with_no_len(pool):
@@ -206,6 +235,9 @@ def test_submit_reads_ahead_only_a_bounded_window():
 
 
 def test_unpicklable_loop_body_is_explained():
+    # Checked before any item is sent: the message names the loop body.
+    with pytest.raises(PoolError, match="the loop body .*<lambda> cannot be sent"):
+        run_map(lambda x: x, [1, 2], pool="process", max_workers=1, progress=False)
     with pytest.raises(PoolError, match="module level"):
         run_map(lambda x: x, [1, 2], pool="process", max_workers=1, progress=False)
     with pytest.raises(PoolError, match="--pool thread"):
