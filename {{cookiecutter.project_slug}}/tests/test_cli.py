@@ -1,16 +1,23 @@
 """The command line, in this process, with the loop body of fake_tasks.py."""
 
+import dataclasses
+import datetime
+import decimal
 import io
 import json
 import os
+import random
+import re
 import sys
-from pathlib import Path
+import threading
+import uuid
+from pathlib import Path, PurePosixPath
 
 import fake_tasks
 import pytest
 
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.output import label
+from {{ cookiecutter.project_slug }}.output import label, to_json
 from {{ cookiecutter.project_slug }}.sources import collect_files
 
 
@@ -58,6 +65,24 @@ def test_files_and_walked_directories(tmp_path, make_files, capsys, pool, how):
         5: ("item0001.txt", 2),
     }
     assert "done: 6 of 6 items" in err and "0 failed" in err
+
+
+def test_a_walk_is_sorted_whatever_order_the_disk_lists_it_in(tmp_path):
+    names = [f"{number:02d}.txt" for number in range(20)]
+    folders = [f"dir{number:02d}" for number in range(10)]
+    shuffle = random.Random(9)
+    shuffle.shuffle(names)  # created out of order: a disk may list them so
+    shuffle.shuffle(folders)
+    for name in names:
+        (tmp_path / name).write_text("x")
+    for folder in folders:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "f.txt").write_text("x")
+    files = collect_files([str(tmp_path)], print, print)
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        *sorted(names),
+        *(f"{folder}/f.txt" for folder in sorted(folders)),
+    ]
 
 
 def test_lines_of_a_file_are_the_items(tmp_path, capsys):
@@ -138,6 +163,38 @@ def unwritable(item):
     }[item]
 
 
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: float
+
+
+def test_other_types_are_written_as_the_readme_says():
+    when = datetime.datetime(2024, 5, 6, 7, 8, 9)
+    result = {
+        "path": PurePosixPath("data/a.csv"),
+        "set": {8, 1, 2},  # a set of small ints lists 8 first
+        "date": when.date(),
+        "datetime": when,
+        "time": when.time(),
+        "decimal": decimal.Decimal("1.10"),
+        "uuid": uuid.UUID(int=1),
+        "dataclass": Point(1, 2.5),
+        "tuple": (1, "a"),
+    }
+    assert json.loads(to_json(result)) == {
+        "path": "data/a.csv",
+        "set": [1, 2, 8],
+        "date": "2024-05-06",
+        "datetime": "2024-05-06T07:08:09",
+        "time": "07:08:09",
+        "decimal": "1.10",
+        "uuid": "00000000-0000-0000-0000-000000000001",
+        "dataclass": {"x": 1, "y": 2.5},
+        "tuple": [1, "a"],
+    }
+
+
 @pytest.mark.parametrize("keep_going", [True, False])
 def test_every_line_is_strict_json_and_unwritable_results_are_failures(
     tmp_path, capsys, monkeypatch, keep_going
@@ -184,6 +241,20 @@ def test_the_list_of_failures_is_capped(tmp_path, capsys):
     assert cli("--lines", listing, "--keep-going", "--pool", "thread") == 1
     err = capsys.readouterr().err
     assert err.count("\n  item #") == 20 and "... and 5 more" in err
+
+
+def test_workers_sets_how_many_items_run_at_once(tmp_path, capsys, monkeypatch):
+    meeting = threading.Barrier(3, timeout=30)
+
+    def meet(item):
+        meeting.wait()  # BrokenBarrierError unless three items run at once
+        return 1
+
+    monkeypatch.setattr(fake_tasks, "process_item", meet)  # threads: no pickling
+    listing = tmp_path / "three.txt"
+    listing.write_text("a\nb\nc\n")
+    assert cli("--lines", listing, "--pool", "thread", "--workers", "3") == 0
+    assert "3 worker(s) (--workers)" in capsys.readouterr().err
 
 
 def test_output_then_resume_leaves_one_record_per_item(make_files, tmp_path, capsys):
@@ -343,3 +414,5 @@ def test_an_unreadable_directory_is_reported_and_fails_the_run(
     assert cli(tmp_path) == 1  # the item ran, but an input was not read
     out, err = capsys.readouterr()
     assert [r["result"] for r in records(out)] == [1] and "Permission denied" in err
+    assert cli(locked) == 1  # nothing could be read: nothing to do, and a failure
+    assert "nothing to do" in capsys.readouterr().err
