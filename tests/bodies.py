@@ -6,9 +6,10 @@ Each item is a file or a line of text; what it says is what the loop body does:
 "sleep S" waits S seconds, "print" prints to stdout, "hang" sleeps for good,
 "nested" runs a process pool of its own, "spin N" computes for N loops, "meet DIR"
 waits until two items are running at once, "stuck" hangs where SIGALRM cannot
-reach it, "log" logs a warning, "flaky DIR" fails twice with ConnectionError and
-then checks that other items finished meanwhile, "done DIR" leaves a mark there,
-"whoami" returns the worker process's name, anything else returns its length. With $PFOR_SETUP_DIR set, setup() leaves a mark
+reach it, "log" logs a warning, "info" logs an info record, "flaky DIR" fails
+twice with ConnectionError and then checks that other items finished meanwhile,
+"done DIR" leaves a mark there, "whoami" returns the worker process's name,
+anything else returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
 there; with $PFOR_SETUP_FAIL set, it raises.
 """
 
@@ -49,6 +50,8 @@ def process_item(item):
         time.sleep(10**6)
     if text == "log":
         logging.getLogger("bodies").warning("a warning from the loop body")
+    if text == "info":
+        logging.getLogger("bodies").info("an info record from the loop body")
     if text.startswith("flaky "):
         return flaky(Path(text.split(maxsplit=1)[1]))
     if text.startswith("done "):
@@ -79,8 +82,10 @@ def worker_id() -> str:
 def setup():
     if os.environ.get("PFOR_SETUP_FAIL"):
         raise RuntimeError("no database here")
-    if os.environ.get("PFOR_SETUP_DIR"):
-        Path(os.environ["PFOR_SETUP_DIR"], worker_id()).touch()
+    if os.environ.get("PFOR_SETUP_DIR"):  # one mark per call: WORKER-WHEN
+        Path(
+            os.environ["PFOR_SETUP_DIR"], f"{worker_id()}-{time.monotonic_ns()}"
+        ).touch()
 
 
 def flaky(folder: Path):

@@ -2,7 +2,10 @@
 per worker, and the loop body's logs on stderr."""
 
 import json
+import random
 import sys
+import time
+from itertools import pairwise
 
 import bodies
 import pytest
@@ -141,7 +144,8 @@ def test_setup_runs_once_in_each_worker(tmp_path, pool_and_method, start_cli):
     )
     assert code == 0, stderr
     workers = {r["result"] for r in records}
-    assert {mark.name for mark in marks.iterdir()} == workers  # once each
+    calls = [mark.name.rsplit("-", 1)[0] for mark in marks.iterdir()]
+    assert sorted(calls) == sorted(workers)  # once in each worker, not per batch
     assert len(workers) >= 1
 
 
@@ -167,12 +171,28 @@ def test_logs_of_the_loop_body_reach_stderr_with_the_index(
     assert len(records) == 3  # stdout: results only
 
 
+@pytest.mark.parametrize("pool_and_method", [POOLS[0], POOLS[3]])
+def test_log_level_chooses_the_records_shown(tmp_path, pool_and_method, start_cli):
+    listing = lines(tmp_path, "log", "info")
+    code, records, stderr = run_cli(start_cli, pool_and_method, "--lines", listing)
+    assert code == 0, stderr
+    assert "a warning from the loop body" in stderr
+    assert "an info record" not in stderr  # the default level is WARNING
+    code, records, stderr = run_cli(
+        start_cli, pool_and_method, "--lines", listing, "--log-level", "INFO"
+    )
+    assert code == 0, stderr
+    assert "item #1: INFO: bodies: an info record from the loop body" in stderr
+
+
 @pytest.mark.parametrize(
     "option, value, message",
     [
         ("--timeout", "0", "above 0"),
         ("--timeout", "-1", "above 0"),
         ("--timeout", "soon", "above 0"),
+        ("--timeout", "inf", "above 0"),
+        ("--timeout", "nan", "above 0"),
         ("--retries", "-1", "from 0 up"),
         ("--retries", "1.5", "from 0 up"),
     ],
@@ -213,3 +233,52 @@ def test_the_library_takes_timeout_retries_and_setup(project, pool):
         )
     with pytest.raises(ValueError, match="timeout"):
         run_map(bodies.process_item, items, pool=pool, timeout=0)
+
+
+def test_retries_wait_longer_each_time(project, monkeypatch):
+    from parallel_loop import _engine
+    from parallel_loop.parallel import run_map
+
+    monkeypatch.setattr(_engine, "RETRY_DELAY", 0.2)
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)  # jitter: x0.5
+    started = []
+
+    def fails_three_times(item):
+        started.append(time.monotonic())
+        if len(started) <= 3:
+            raise ConnectionError(f"attempt {len(started)} fails")
+        return item
+
+    results = run_map(
+        fails_three_times, ["a"], pool="thread", retries=3, progress=False
+    )
+    assert results == ["a"]
+    waits = [later - earlier for earlier, later in pairwise(started)]
+    # 0.2 s, then twice as long each time, x0.5: lower bounds only (a busy
+    # machine makes waits longer, never shorter).
+    assert waits[0] >= 0.1 and waits[1] >= 0.2 and waits[2] >= 0.4, waits
+
+
+@pytest.mark.parametrize("pattern", ["map", "submit"])
+def test_items_tried_again_keep_their_place_in_the_results(
+    project, monkeypatch, pattern
+):
+    from parallel_loop import _engine
+    from parallel_loop.parallel import run_map, run_submit
+
+    monkeypatch.setattr(_engine, "RETRY_DELAY", 0.01)
+    failed_once = set()
+
+    def fails_once_in_ten(item):  # in the middle of batches of many items
+        if item % 10 == 3 and item not in failed_once:
+            failed_once.add(item)
+            raise ConnectionError("try again")
+        return item
+
+    options = {"pool": "thread", "max_workers": 2, "retries": 1, "progress": False}
+    if pattern == "map":
+        results = run_map(fails_once_in_ten, range(500), **options)
+    else:
+        results = run_submit(lambda i, x: fails_once_in_ten(x), range(500), **options)
+    assert len(failed_once) == 50
+    assert results == list(range(500))
