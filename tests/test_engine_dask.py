@@ -186,3 +186,33 @@ def test_a_cluster_that_cannot_import_the_project_says_so(
         stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stderr
     assert "install it there too (pip install .)" in stderr
+
+
+def lines_file(tmp_path, *texts):
+    listing = tmp_path / "items.txt"
+    listing.write_text("\n".join(texts) + "\n")
+    return listing
+
+
+def test_long_runs_on_a_local_cluster(tmp_path, dask_project, start_cli):
+    # A hung item times out and the run goes on; a flaky one is tried again and
+    # succeeds; setup() runs in the workers.
+    folder, marks = tmp_path / "flaky", tmp_path / "setup"
+    folder.mkdir()
+    marks.mkdir()
+    listing = lines_file(tmp_path, f"flaky {folder}", "hang", *["bb"] * 12)
+    run = start_cli(
+        *("--lines", listing, "--pool", "dask", "--workers", "2", "--no-progress"),
+        *("--timeout", "3", "--retries", "2", "--keep-going"),
+        env={"PFOR_SETUP_DIR": str(marks)},
+        where=dask_project,
+    )
+    stdout, stderr = run.communicate(timeout=180)
+    assert run.returncode == 1, stderr  # the hung item failed
+    records = {r["index"]: r for r in map(json.loads, stdout.splitlines())}
+    assert sorted(records) == list(range(14)), records
+    assert records[1]["error"] == "ItemTimeout: timed out after 3 s"
+    assert records[0].get("attempts") == 3, records[0]
+    assert [records[i]["result"] for i in range(2, 14)] == [2] * 12
+    assert 1 <= len(list(marks.iterdir())) <= 3  # per worker thread, not per item
+    wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
