@@ -9,7 +9,8 @@ waits until two items are running at once, "stuck" hangs where SIGALRM cannot
 reach it, "log" logs a warning, "info" logs an info record, "flaky DIR" fails
 twice with ConnectionError and then checks that other items finished meanwhile,
 "done DIR" leaves a mark there, "whoami" returns the worker process's name,
-anything else returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
+"signals" returns how the worker handles SIGINT and SIGTERM, anything else
+returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
 there; with $PFOR_SETUP_FAIL set, it raises.
 """
 
@@ -52,6 +53,9 @@ def process_item(item):
         logging.getLogger("bodies").warning("a warning from the loop body")
     if text == "info":
         logging.getLogger("bodies").info("an info record from the loop body")
+    if text == "signals":
+        handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+        return [getattr(handler, "name", repr(handler)) for handler in handlers]
     if text.startswith("flaky "):
         return flaky(Path(text.split(maxsplit=1)[1]))
     if text.startswith("done "):

@@ -2,12 +2,19 @@
 parents, closed pipes, full disks, start methods. The generated project's own
 tests keep to its contract; these run where the template is developed."""
 
+import contextlib
 import json
+import multiprocessing
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+import tracemalloc
+import types
+from concurrent.futures import BrokenExecutor, Executor, Future
 from pathlib import Path
 
 import bodies
@@ -78,6 +85,39 @@ def test_ctrl_c_right_at_the_start(make_files, tmp_path, pool, delay, start_cli)
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
+def test_a_ctrl_c_that_reaches_the_workers_is_left_to_the_main_process(
+    make_files, tmp_path, method, start_cli
+):
+    # Ctrl-C reaches every process of the terminal and the main process stops
+    # the run. Here only the others get it: a worker that took it itself would
+    # fail its item or die, and the run would not end well.
+    out = tmp_path / "results.jsonl"
+    files = make_files(*["sleep 0.1"] * 30)
+    env = {"PFOR_START_METHOD": method}
+    run = start_cli(*files, "--workers", "2", "--output", out, env=env)
+    wait_for(lambda: lines_in(out) >= 2)  # the workers are running items
+    for pid in processes_in_group(run.pid):
+        if pid != run.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0, stderr
+    assert lines_in(out) == 30
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
+def test_workers_leave_signals_to_the_main_process(make_files, method, start_cli):
+    # A forked worker inherits the command line's SIGTERM handler: it must not
+    # keep it, or stopping the pool (SIGTERM) fails an item instead of ending it.
+    env = {"PFOR_START_METHOD": method}
+    run = start_cli(*make_files("signals"), "--no-progress", env=env)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0, stderr
+    assert json.loads(stdout)["result"] == ["SIG_IGN", "SIG_DFL"]
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
 def test_workers_exit_when_the_main_process_is_killed(
     make_files, tmp_path, method, start_cli
 ):
@@ -103,6 +143,37 @@ def test_ctrl_c_stops_nested_pools_too(make_files, tmp_path, project, start_cli)
     assert time.monotonic() - sent < 20
 
 
+class DiesUnderTheSecondBatch(Executor):
+    """An executor of one's own whose worker dies running the second batch just
+    as the first one finishes: both are done before the pool looks again."""
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        self.calls.append((future, fn, args))
+        if len(self.calls) == 2:
+            (first, fn, args), (second, _, _) = self.calls
+            first.set_result(fn(*args))
+            second.set_exception(BrokenExecutor("a worker died"))
+        return future
+
+
+def test_a_batch_that_finished_with_a_dead_worker_is_delivered(parallel):
+    seen = {}
+    with pytest.raises(parallel.PoolError, match="a worker process died"):
+        parallel.run_map(
+            bodies.process_item,
+            ["a", "bb", "ccc"],
+            pool=DiesUnderTheSecondBatch(),
+            max_workers=1,
+            on_result=seen.__setitem__,
+            progress=False,
+        )
+    assert seen == {0: 1}
+
+
 def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path, start_cli):
     files = make_files("sleep 0.05", "exit", *["sleep 0.05"] * 10)
     out = tmp_path / "results.jsonl"
@@ -124,6 +195,32 @@ def test_fail_fast_stops_the_workers_at_once(make_files, pool, start_cli):
     assert run.returncode == 1
     assert "item #0" in stderr and "leaked" not in stderr
     no_processes_left(run.pid)
+
+
+def test_a_run_stopped_early_leaves_no_process_or_thread_behind(parallel, monkeypatch):
+    # On a busy machine the pool's own thread may end a little after its
+    # workers: the run must wait for it, or it holds the exit (the command
+    # line then leaves with os._exit, and leaks the pool's semaphores).
+    from concurrent.futures import process
+
+    manager = process._ExecutorManagerThread  # Python 3.9+
+    real_run = manager.run
+
+    def slow_to_end(self):
+        real_run(self)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(manager, "run", slow_to_end)
+    threads, children = set(threading.enumerate()), multiprocessing.active_children()
+    with pytest.raises(parallel.ItemError):
+        parallel.run_map(
+            bodies.process_item, ["fail", *["hang"] * 4], max_workers=2, progress=False
+        )
+    # Threads that would hold the exit: tqdm's monitor and a queue's feeder
+    # thread are daemons, and end by themselves.
+    left = [t for t in threading.enumerate() if t not in threads and not t.daemon]
+    assert left == []
+    assert [p for p in multiprocessing.active_children() if p not in children] == []
 
 
 def test_sys_exit_in_the_loop_body_is_that_items_failure(make_files, pool, start_cli):
@@ -151,6 +248,44 @@ def test_stdout_carries_only_results_whatever_the_loop_body_prints(
     assert stderr.count("chatter from the loop body") == 2
     assert stderr.count("tqdm.write from the loop body") == 2
     assert "4/4" in stderr  # the bar went to stderr
+
+
+def test_each_result_reaches_stdout_the_moment_it_finishes(make_files, pool, start_cli):
+    # Item 0 never ends: item 1's line comes out anyway, while the run goes on.
+    run = start_cli(*make_files("hang", "a"), "--pool", pool, "--workers", "2")
+    ready, _, _ = select.select([run.stdout], [], [], 60)
+    line = run.stdout.readline() if ready else "(nothing within 60 s)"
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=60)
+    assert line.startswith("{"), line
+    assert json.loads(line)["index"] == 1
+    assert run.returncode == 130, stderr
+
+
+def test_results_written_to_a_file_are_not_kept_in_memory(project, tmp_path):
+    from parallel_loop import cli
+
+    def megabyte(item):
+        time.sleep(0.03)  # longer than a batch should take: batches of one item
+        return "x" * 1_000_000
+
+    tasks = types.SimpleNamespace(
+        POOL="thread",
+        MAX_WORKERS=2,
+        PATTERN="map",
+        process_item=megabyte,
+        process_numbered_item=lambda index, item: megabyte(item),
+        items=lambda: range(60),
+    )
+    out = tmp_path / "results.jsonl"
+    tracemalloc.start()
+    try:
+        code = cli.main(["--no-progress", "--output", str(out)], tasks=tasks)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 0 and lines_in(out) == 60
+    assert peak < 30_000_000  # 60 MB if the results were kept until the end
 
 
 def test_a_closed_stdout_ends_the_run_quietly(make_files, pool, start_cli):
@@ -272,3 +407,24 @@ def test_a_failures_traceback_starts_at_the_loop_body_in_the_package(project):
         assert "body_for_tests.py" in failure.traceback, failure.traceback
         assert "raise ValueError(f'bad {item}')" in failure.traceback
         assert "_worker.py" not in failure.traceback
+
+
+def test_batches_grow_while_items_are_fast_and_shrink_at_the_end(parallel, monkeypatch):
+    engine = parallel._engine
+    sizes = {}  # first index -> items in the batch
+    real_call_batch = engine.call_batch
+
+    def call_batch(func, first, items, numbered):
+        sizes[first] = len(items)
+        return real_call_batch(func, first, items, numbered)
+
+    monkeypatch.setattr(engine, "call_batch", call_batch)
+    options = {"pool": "thread", "max_workers": 2, "progress": False}
+    assert parallel.run_map(abs, range(20_000), **options) == list(range(20_000))
+    batches = [sizes[first] for first in sorted(sizes)]
+    assert batches[0] == 1  # nothing measured yet
+    assert max(batches) >= 64  # fast items travel many at a time
+    assert batches[-8:] == [1] * 8  # the end is shared out item by item
+    sizes.clear()
+    parallel.run_map(time.sleep, [0.03] * 40, **options)  # slower than a batch
+    assert list(sizes.values()) == [1] * 40  # should take: one item each
