@@ -160,6 +160,38 @@ class DiesUnderTheSecondBatch(Executor):
         return future
 
 
+class CtrlCWhileSending(Executor):
+    """An executor whose submit() gets Ctrl-C halfway: as when a worker
+    process is being started, which must not be left half done."""
+
+    def __init__(self):
+        self.sent = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # it lands here at the latest, if nothing holds it
+        self.finish_sending(fn)  # a KeyboardInterrupt here would stop it
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def finish_sending(self, fn):
+        self.sent.append(fn)
+
+
+def test_ctrl_c_while_work_is_sent_is_held_until_it_is_sent(parallel):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        executor = CtrlCWhileSending()
+        with pytest.raises(KeyboardInterrupt):  # delivered once it is sent
+            parallel.run_map(
+                bodies.process_item, ["a"], pool=executor, max_workers=1, progress=False
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(executor.sent) == 1
+
+
 def test_a_batch_that_finished_with_a_dead_worker_is_delivered(parallel):
     seen = {}
     with pytest.raises(parallel.PoolError, match="a worker process died"):
