@@ -327,7 +327,9 @@ class Run:
             signal.signal(signum, raise_stopped)
         bar_options = _engine.bar_options(not args.no_progress)
         try:
-            with tqdm(total=len(self.todo), **bar_options) as self.bar:
+            with _engine.ctrl_c_held():  # a half-made bar complains at exit
+                self.bar = tqdm(total=len(self.todo), **bar_options)
+            with self.bar:
                 self.run_items(func, todo_items, workers)
         except ItemError as exc:
             return self.stopped_by_item(exc)
