@@ -9,8 +9,9 @@ waits until two items are running at once, "stuck" hangs where SIGALRM cannot
 reach it, "log" logs a warning, "info" logs an info record, "flaky DIR" fails
 twice with ConnectionError and then checks that other items finished meanwhile,
 "done DIR" leaves a mark there, "whoami" returns the worker process's name,
-"signals" returns how the worker handles SIGINT and SIGTERM, anything else
-returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
+"signals" returns how the worker handles SIGINT and SIGTERM, "pid" the worker's
+process id, "watches" how many timeout watch threads run once those of earlier
+runs had time to stop, anything else returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
 there; with $PFOR_SETUP_FAIL set, it raises.
 """
 
@@ -69,6 +70,10 @@ def process_item(item):
         import multiprocessing
 
         return multiprocessing.current_process().name
+    if text == "pid":
+        return os.getpid()
+    if text == "watches":
+        return watches_left()
     if text == "hang":
         time.sleep(10**6)
     if text == "nested":
@@ -77,6 +82,16 @@ def process_item(item):
             process_item, ["hang"] * 4, pool="process", max_workers=2, progress=False
         )
     return len(text)
+
+
+def watches_left(timeout=10) -> int:
+    def count():
+        return sum(t.name.endswith("(watch)") for t in threading.enumerate())
+
+    deadline = time.monotonic() + timeout
+    while count() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return count()
 
 
 def worker_id() -> str:

@@ -18,6 +18,7 @@ worker is left with a long batch while the others sit idle.
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import logging
 import logging.handlers
@@ -301,6 +302,79 @@ def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Execu
     )
 
 
+class WarmPool:
+    """The process pool of a run that ended well, kept for the next run in this
+    process with the same settings: starting worker processes costs tens of
+    milliseconds each time (joblib keeps its workers too). It is closed after
+    IDLE_SECONDS without a run, and at exit; a run that fails or is interrupted
+    ends its workers instead. The command line runs once, and keeps nothing."""
+
+    IDLE_SECONDS = 60.0
+    lock = threading.Lock()
+    kept: tuple | None = None  # (key, executor, logs)
+    timer: threading.Timer | None = None
+
+    @staticmethod
+    def key(workers: int) -> tuple:
+        """What the workers were started with: a kept pool must match it."""
+        level = logging.getLogger().getEffectiveLevel()
+        blas = tuple(os.environ.get(name) for name in BlasThreadsPerWorker.NAMES)
+        method = process_context().get_start_method()
+        return (os.getpid(), workers, method, level, blas)  # a forked child: its own
+
+    @classmethod
+    def take(cls, key: tuple) -> tuple:
+        """(executor, logs) of the kept pool if it matches key and still works,
+        else (None, None)."""
+        with cls.lock:
+            kept, cls.kept = cls.kept, None
+            if cls.timer is not None:
+                cls.timer.cancel()
+        if kept is not None and kept[0] == key and still_works(kept[1]):
+            return kept[1], kept[2]
+        if kept is not None:
+            close_pool(kept[1], kept[2])
+        return None, None
+
+    @classmethod
+    def keep(cls, key: tuple, executor: Executor, logs: WorkerLogs) -> None:
+        timer = threading.Timer(cls.IDLE_SECONDS, cls.close)
+        timer.daemon = True
+        with cls.lock:
+            earlier, cls.kept = cls.kept, (key, executor, logs)
+            if cls.timer is not None:
+                cls.timer.cancel()
+            cls.timer = timer
+        timer.start()
+        if earlier is not None:  # two runs at once in two threads
+            close_pool(earlier[1], earlier[2])
+
+    @classmethod
+    def close(cls) -> None:
+        with cls.lock:
+            kept, cls.kept = cls.kept, None
+        if kept is not None:
+            close_pool(kept[1], kept[2])
+
+
+atexit.register(WarmPool.close)
+
+
+def still_works(executor) -> bool:
+    """A kept pool whose worker died while it waited (killed, out of memory) is
+    not used again."""
+    processes = (getattr(executor, "_processes", None) or {}).values()
+    if getattr(executor, "_broken", False) or getattr(executor, "_shutdown_thread", 0):
+        return False
+    return all(process.is_alive() for process in processes)
+
+
+def close_pool(executor: Executor, logs: WorkerLogs | None) -> None:
+    executor.shutdown()
+    if logs is not None:
+        logs.close()
+
+
 @contextmanager
 def open_pool(
     pool="process",
@@ -312,12 +386,14 @@ def open_pool(
     retries=0,
     retry_on=RETRY_ON,
     setup=None,
+    keep_warm=True,
 ):
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (a cluster's, or one of yours), which is left running.
 
     timeout: seconds an item may run; retries: how many more times an item that
     failed with one of retry_on is tried; setup: run once in each worker first.
+    keep_warm: a process pool is kept for the next run (see WarmPool).
     On an error or Ctrl-C, queued work is cancelled and worker processes are
     ended at once, instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
@@ -335,25 +411,34 @@ def open_pool(
     workers = check_max_workers(max_workers)
     if timeout and pool == "process":
         settings.notes = tempfile.mkdtemp(prefix="timeouts-")
-    logs = one_blas_thread = pool_of_batches = None
+    warm = keep_warm and pool == "process"
+    logs = one_blas_thread = pool_of_batches = key = None
     try:
         with ctrl_c_held():  # queues hold semaphores: no half-made pool
-            logs = WorkerLogs(process_context()) if pool == "process" else None
             one_blas_thread = BlasThreadsPerWorker() if pool == "process" else None
+            key = WarmPool.key(workers) if warm else None
+            executor, logs = WarmPool.take(key) if key else (None, None)
+            if pool == "process" and logs is None:
+                logs = WorkerLogs(process_context())
 
             def new_executor():
                 with ctrl_c_held():
                     return make_executor(pool, workers, logs)
 
-            executor = new_executor()  # after BlasThreadsPerWorker: it passes them on
+            # after BlasThreadsPerWorker: the workers get its settings
+            executor = executor or new_executor()
             pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
         yield pool_of_batches
     except BaseException:
         if pool_of_batches is not None:
             stop_now(pool_of_batches.executor)  # the one in use: it may be a new one
         raise
-    else:  # a thread that runs on past its timeout is not waited for
-        pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
+    else:
+        if key is not None and logs is not None:
+            WarmPool.keep(key, pool_of_batches.executor, logs)
+            logs = None  # kept with its pool
+        else:  # a thread that runs on past its timeout is not waited for
+            pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
     finally:
         if logs is not None:
             logs.close()

@@ -125,8 +125,8 @@ def in_worker(settings: Settings, fn, *args):
     """fn(*args) in a worker, once this worker is set up for the run."""
     if HERE.run != settings.run:
         HERE.settings = settings
-        if settings.timeout and threading.current_thread() is threading.main_thread():
-            watch_the_time(settings)  # a worker process
+        if threading.current_thread() is threading.main_thread():
+            watch_the_time(settings)  # a worker process, maybe kept from a run before
         if settings.setup is not None:
             try:
                 settings.setup()
@@ -180,9 +180,11 @@ def current_index() -> int | None:
 def watch_the_time(settings: Settings) -> None:
     """Starts the thread that stops items that run too long in this process."""
     global WATCHED_RUN
+    WATCHED_RUN = settings.run  # a watch thread of an earlier run stops
+    if not settings.timeout:
+        return
     if hasattr(signal, "SIGALRM"):  # Windows has none: stuck items end the process
         signal.signal(signal.SIGALRM, raise_timeout)
-    WATCHED_RUN = settings.run  # a watch thread of an earlier run stops
     main = threading.get_ident()
     threading.Thread(target=watch, args=(main, settings), daemon=True).start()
 

@@ -71,7 +71,8 @@ def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
                 return run_serial(tasks.process_item, items, **options)
 
         else:
-            warm = stack.enter_context(open_pool(pool, workers)).executor
+            opened = open_pool(pool, workers, keep_warm=False)
+            warm = stack.enter_context(opened).executor
             run_map(tasks.process_item, items[:workers], pool=warm, **options)
 
             def run_once():

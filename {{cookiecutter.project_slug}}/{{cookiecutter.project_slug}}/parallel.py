@@ -15,6 +15,8 @@ Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
 and the others run on. on_result(index, result) is called, in this thread, as each
 item finishes. Items travel to the workers in batches, which _engine.py sizes.
+Worker processes take tens of milliseconds to start, so after a run that ended
+well they are kept for the next run in this process, for up to a minute.
 
 For long runs, both also take (see docs/long-runs.md):
     timeout=SECONDS   an item that runs longer fails with ItemTimeout
