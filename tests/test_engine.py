@@ -460,3 +460,25 @@ def test_batches_grow_while_items_are_fast_and_shrink_at_the_end(parallel, monke
     sizes.clear()
     parallel.run_map(time.sleep, [0.03] * 40, **options)  # slower than a batch
     assert list(sizes.values()) == [1] * 40  # should take: one item each
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_script_without_the_main_guard_is_told_to_add_it(project, tmp_path, method):
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import bodies\n"
+        "from parallel_loop import _engine, parallel\n"
+        f"_engine.START_METHOD = {method!r}\n"
+        "print(parallel.run_map(bodies.square, [1, 2, 3], max_workers=2))\n"
+    )
+    path = os.pathsep.join([str(project), str(Path(bodies.__file__).parent)])
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert done.returncode != 0
+    assert 'put that code under `if __name__ == "__main__":`' in done.stderr
+    assert "leaked" not in done.stderr and done.stdout == ""

@@ -170,6 +170,19 @@ HOW_TO_PICKLE = (
 )
 
 
+def check_not_starting_a_worker() -> None:
+    """A worker process started by spawn or forkserver first imports the script
+    that started the run. Without the __main__ guard, that import runs the run
+    again, which would start workers of its own."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise PoolError(
+            "a worker process, importing your script as it started, reached the "
+            "code that starts the run: put that code under "
+            '`if __name__ == "__main__":` (see docs/pitfalls.md, "The __main__ '
+            'guard")'
+        )
+
+
 def check_picklable(func) -> None:
     """Fails early, with advice, when func cannot be sent to a worker process."""
     try:
@@ -409,6 +422,8 @@ def open_pool(
         yield Pool(pool, check_max_workers(workers), settings, **options)
         return
     workers = check_max_workers(max_workers)
+    if pool == "process":
+        check_not_starting_a_worker()
     if timeout and pool == "process":
         settings.notes = tempfile.mkdtemp(prefix="timeouts-")
     warm = keep_warm and pool == "process"
