@@ -11,7 +11,10 @@ twice with ConnectionError and then checks that other items finished meanwhile,
 "done DIR" leaves a mark there, "whoami" returns the worker process's name,
 "signals" returns how the worker handles SIGINT and SIGTERM, "pid" the worker's
 process id, "watches" how many timeout watch threads run once those of earlier
-runs had time to stop, anything else returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
+runs had time to stop, "data" the module's DATA as the worker sees it, "half [FILE]" dies
+halfway through sending its result (and touches FILE first), "inner"
+runs a small process pool of its own and returns its results' sum, anything else
+returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
 there; with $PFOR_SETUP_FAIL set, it raises.
 """
 
@@ -23,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+DATA = "set at import"  # see "data"
 POOL = "process"
 MAX_WORKERS = 2
 PATTERN = "map"
@@ -74,6 +78,13 @@ def process_item(item):
         return os.getpid()
     if text == "watches":
         return watches_left()
+    if text == "data":
+        return DATA
+    if text.startswith("half"):
+        half_a_result(text.split()[1:])
+    if text == "inner":
+        package = __import__(os.environ["PFOR_PACKAGE"] + ".parallel")
+        return sum(package.parallel.run_map(square, [1, 2, 3], progress=False))
     if text == "hang":
         time.sleep(10**6)
     if text == "nested":
@@ -82,6 +93,22 @@ def process_item(item):
             process_item, ["hang"] * 4, pool="process", max_workers=2, progress=False
         )
     return len(text)
+
+
+def half_a_result(marker: list) -> None:
+    """Dies as a worker killed while it sent its result would: the pool's result
+    pipe holds the start of a message (a header saying 1,000 bytes, then 10)."""
+    import gc
+    import multiprocessing.queues
+    import struct
+
+    (results,) = [
+        o for o in gc.get_objects() if type(o) is multiprocessing.queues.SimpleQueue
+    ]
+    results._writer._send(struct.pack("!i", 1000) + b"x" * 10)
+    for path in marker:
+        Path(path).touch()
+    os._exit(9)
 
 
 def watches_left(timeout=10) -> int:

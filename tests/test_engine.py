@@ -482,3 +482,48 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(project, tmp_path, me
     assert done.returncode != 0
     assert 'put that code under `if __name__ == "__main__":`' in done.stderr
     assert "leaked" not in done.stderr and done.stdout == ""
+
+
+def start_script(project, tmp_path, *lines):
+    """A script of the given lines under the __main__ guard, started in its own
+    process group, with the project and bodies.py importable."""
+    script = tmp_path / "script.py"
+    head = ["import bodies", "from parallel_loop.parallel import run_map"]
+    body = ["    " + line for line in lines]
+    script.write_text("\n".join([*head, "if __name__ == '__main__':", *body, ""]))
+    path = os.pathsep.join([str(project), str(Path(bodies.__file__).parent)])
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+
+
+def test_a_worker_that_died_halfway_through_a_result_is_reported(project, tmp_path):
+    # The pool's own thread waits for the rest of the message forever, blind to
+    # the death: the run notices it, and ends the pool.
+    run = start_script(
+        project, tmp_path, "run_map(bodies.process_item, ['half', 'a'], max_workers=2)"
+    )
+    stdout, stderr = run.communicate(timeout=60)  # it used to wait for good
+    assert run.returncode == 1
+    assert "PoolError: a worker process died" in stderr
+    no_processes_left(run.pid)
+
+
+def test_ctrl_c_after_a_worker_died_halfway_through_a_result(project, tmp_path):
+    marker = tmp_path / "half-sent"
+    run = start_script(
+        project,
+        tmp_path,
+        f"run_map(bodies.process_item, ['half {marker}', 'a'], max_workers=2)",
+    )
+    wait_for(marker.exists, what="the half-sent result")
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=60)  # it used to wait at exit for good
+    assert run.returncode == -signal.SIGINT
+    assert "leaked" not in stderr
+    no_processes_left(run.pid)

@@ -1,8 +1,14 @@
 """A process pool kept between runs of the library functions (WarmPool): reused
 while it is whole, never after a failure, closed when idle."""
 
+import json
+import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import bodies
 import pytest
@@ -83,3 +89,115 @@ def test_a_kept_worker_stops_the_timeout_watch_of_an_earlier_run(engine):
     parallel.run_map(bodies.process_item, ["a"], timeout=30, **options)
     watching = parallel.run_map(bodies.process_item, ["watches"], **options)
     assert watching == [0]
+
+
+def test_nothing_is_kept_with_fork_whose_workers_hold_old_memory(engine, monkeypatch):
+    _engine, parallel = engine
+    monkeypatch.setattr(_engine, "START_METHOD", "fork")
+    options = {"max_workers": 2, "progress": False}
+    monkeypatch.setattr(bodies, "DATA", "first")
+    assert parallel.run_map(bodies.process_item, ["data"], **options) == ["first"]
+    monkeypatch.setattr(bodies, "DATA", "second")  # a fork from now sees this
+    assert parallel.run_map(bodies.process_item, ["data"], **options) == ["second"]
+    assert _engine.WarmPool.kept is None
+
+
+def test_a_loop_body_with_a_pool_of_its_own_ends(make_files, start_cli):
+    # A worker keeps nothing: it ends without the clean-up that would end kept
+    # workers of its own, and would wait for them forever.
+    run = start_cli(*make_files("inner", "inner"), "--workers", "2", "--no-progress")
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert [json.loads(line)["result"] for line in stdout.splitlines()] == [14, 14]
+
+
+def test_ctrl_c_as_a_pool_is_kept_keeps_it_whole(engine, monkeypatch, caplog):
+    _engine, parallel = engine
+    real_start = threading.Timer.start
+
+    def start_with_ctrl_c(timer):  # Ctrl-C lands in the middle of keeping
+        os.kill(os.getpid(), signal.SIGINT)
+        real_start(timer)
+
+    monkeypatch.setattr(threading.Timer, "start", start_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_pids(parallel)
+    monkeypatch.undo()
+    # the kept pool still has its logs: records of its workers reach this process
+    parallel.run_map(bodies.process_item, ["log"], max_workers=2, progress=False)
+    wait_for(lambda: "a warning from the loop body" in caplog.text, what="the log")
+
+
+def test_nothing_kept_is_used_when_idle_seconds_is_zero(engine, monkeypatch):
+    _engine, parallel = engine
+    monkeypatch.setattr(_engine.WarmPool, "IDLE_SECONDS", 0)
+    first = run_pids(parallel)
+    # ended before the call returned, not a moment later: a close running in
+    # another thread could race the exit of the program
+    assert [p for p in multiprocessing.active_children() if p.pid in first] == []
+    assert _engine.WarmPool.kept is None
+    assert not first & run_pids(parallel)
+
+
+def test_a_dead_kept_worker_says_the_workers_were_kept(engine):
+    _engine, parallel = engine
+    run_pids(parallel)
+    with pytest.raises(parallel.PoolError, match="kept from an earlier run"):
+        parallel.run_map(bodies.process_item, ["exit"], max_workers=2, progress=False)
+
+
+def run_script(project, tmp_path, code):
+    script = tmp_path / "script.py"
+    script.write_text(code)
+    path = os.pathsep.join([str(project), str(Path(bodies.__file__).parent)])
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+
+
+def test_a_child_of_os_fork_leaves_the_parents_pool_alone(project, tmp_path):
+    done = run_script(
+        project,
+        tmp_path,
+        "import logging, os, sys\n"
+        "import bodies\n"
+        "from parallel_loop.parallel import run_map\n"
+        "if __name__ == '__main__':\n"
+        "    run_map(bodies.process_item, ['a'], max_workers=2, progress=False)\n"
+        "    child = os.fork()\n"
+        "    if child == 0:\n"
+        "        sys.exit(0)  # runs the exit hooks\n"
+        "    os.waitpid(child, 0)\n"
+        "    run_map(bodies.process_item, ['log'], max_workers=2, progress=False)\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "a warning from the loop body" in done.stderr
+    assert "Exception ignored" not in done.stderr
+
+
+def test_a_timeout_watch_of_an_earlier_run_leaves_a_kept_worker_alone(
+    project, tmp_path
+):
+    # The watch of the first run used to read the next run's item with the first
+    # run's start time, and take it for a stuck one.
+    done = run_script(
+        project,
+        tmp_path,
+        "import time\n"
+        "import bodies\n"
+        "from parallel_loop.parallel import run_map\n"
+        "if __name__ == '__main__':\n"
+        "    options = {'max_workers': 1, 'progress': False}\n"
+        "    late = run_map(bodies.process_item, ['sleep 1'], timeout=0.2,\n"
+        "                   keep_going=True, **options)\n"
+        "    assert 'ItemTimeout' in late[0].error, late\n"
+        "    time.sleep(2.5)  # longer than a stuck item's grace: 2 s\n"
+        "    print(run_map(bodies.process_item, ['sleep 0.5'], **options))\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[9]\n"
+    assert "Exception in thread" not in done.stderr, done.stderr

@@ -24,6 +24,7 @@ import logging
 import logging.handlers
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 import random
@@ -45,6 +46,7 @@ from concurrent.futures import (
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from ._worker import (
     RUNNING,
@@ -77,6 +79,9 @@ RETRY_ON = (TimeoutError, ConnectionError)
 # RETRY_MAX_DELAY; each delay is jittered (x0.5 to x1.5) so retries spread out.
 RETRY_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
+# A pool notices a dead worker within milliseconds; one it has not noticed after
+# this many seconds never will (see end_workers).
+DEAD_WORKER_GRACE = 2.0
 # How worker processes start: None picks forkserver, or spawn (see process_context).
 # "fork" starts faster and shares the main process's memory, at fork's risks.
 START_METHOD: str | None = None
@@ -195,8 +200,15 @@ def check_picklable(func) -> None:
         ) from exc
 
 
+KEPT_WORKERS_HINT = (
+    " This run's workers were kept from an earlier run in this process: if you "
+    "edited or reloaded the loop body's module since, they still run the old "
+    "one; restart Python."
+)
+
+
 @contextmanager
-def pool_errors(unfinished):
+def pool_errors(unfinished, kept_workers=False):
     """Turns the errors of the pool itself into PoolErrors that say what to do.
 
     Items' own exceptions never get here (call_batch catches them in the worker),
@@ -212,7 +224,7 @@ def pool_errors(unfinished):
             f"{unfinished()}. Results finished so far are kept. Try fewer "
             "workers (--workers 1) if memory ran out, --serial to see the "
             "problem in this process, and --resume with --output to continue "
-            "where the run stopped."
+            "where the run stopped." + (KEPT_WORKERS_HINT if kept_workers else "")
         ) from None
     except Exception as exc:
         raise PoolError(
@@ -320,12 +332,23 @@ class WarmPool:
     process with the same settings: starting worker processes costs tens of
     milliseconds each time (joblib keeps its workers too). It is closed after
     IDLE_SECONDS without a run, and at exit; a run that fails or is interrupted
-    ends its workers instead. The command line runs once, and keeps nothing."""
+    ends its workers instead. The command line runs once, and keeps nothing.
+
+    Nothing is kept with the fork start method (a forked worker holds this
+    process's memory as it was when it started: the next run would see old
+    globals), nor in a worker process or another multiprocessing child (it ends
+    without the clean-up that ends kept workers, and would wait for them)."""
 
     IDLE_SECONDS = 60.0
-    lock = threading.Lock()
+    lock = threading.Lock()  # guards kept and timer
+    closing = threading.Lock()  # held while a kept pool closes: exit waits for it
     kept: tuple | None = None  # (key, executor, logs)
     timer: threading.Timer | None = None
+
+    @staticmethod
+    def allowed() -> bool:
+        forked = process_context().get_start_method() == "fork"
+        return not forked and multiprocessing.parent_process() is None
 
     @staticmethod
     def key(workers: int) -> tuple:
@@ -333,7 +356,7 @@ class WarmPool:
         level = logging.getLogger().getEffectiveLevel()
         blas = tuple(os.environ.get(name) for name in BlasThreadsPerWorker.NAMES)
         method = process_context().get_start_method()
-        return (os.getpid(), workers, method, level, blas)  # a forked child: its own
+        return (os.getpid(), workers, method, level, blas)
 
     @classmethod
     def take(cls, key: tuple) -> tuple:
@@ -351,6 +374,9 @@ class WarmPool:
 
     @classmethod
     def keep(cls, key: tuple, executor: Executor, logs: WorkerLogs) -> None:
+        if cls.IDLE_SECONDS <= 0:
+            close_pool(executor, logs)
+            return
         timer = threading.Timer(cls.IDLE_SECONDS, cls.close)
         timer.daemon = True
         with cls.lock:
@@ -364,13 +390,30 @@ class WarmPool:
 
     @classmethod
     def close(cls) -> None:
-        with cls.lock:
-            kept, cls.kept = cls.kept, None
-        if kept is not None:
-            close_pool(kept[1], kept[2])
+        with cls.closing:
+            with cls.lock:
+                kept, cls.kept = cls.kept, None
+                if cls.timer is not None:
+                    cls.timer.cancel()
+            if kept is not None:
+                close_pool(kept[1], kept[2])
+
+    @classmethod
+    def forget(cls) -> None:
+        """In a child made by os.fork(): the kept pool is the parent's."""
+        cls.lock, cls.closing = threading.Lock(), threading.Lock()
+        kept, cls.kept, cls.timer = cls.kept, None, None
+        if kept is not None:  # multiprocessing would try to join them at exit
+            children: set = getattr(multiprocessing.process, "_children", set())
+            for process in (getattr(kept[1], "_processes", None) or {}).values():
+                children.discard(process)
 
 
-atexit.register(WarmPool.close)
+# At exit, before concurrent.futures' own exit hook (which would race a close under
+# way); threading._register_atexit is that hook's way in, since Python 3.9.
+getattr(threading, "_register_atexit", atexit.register)(WarmPool.close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=WarmPool.forget)
 
 
 def still_works(executor) -> bool:
@@ -426,7 +469,7 @@ def open_pool(
         check_not_starting_a_worker()
     if timeout and pool == "process":
         settings.notes = tempfile.mkdtemp(prefix="timeouts-")
-    warm = keep_warm and pool == "process"
+    warm = keep_warm and pool == "process" and WarmPool.allowed()
     logs = one_blas_thread = pool_of_batches = key = None
     try:
         with ctrl_c_held():  # queues hold semaphores: no half-made pool
@@ -441,8 +484,10 @@ def open_pool(
                     return make_executor(pool, workers, logs)
 
             # after BlasThreadsPerWorker: the workers get its settings
+            kept = executor is not None
             executor = executor or new_executor()
             pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
+            pool_of_batches.kept_workers = kept
         yield pool_of_batches
     except BaseException:
         if pool_of_batches is not None:
@@ -450,8 +495,9 @@ def open_pool(
         raise
     else:
         if key is not None and logs is not None:
-            WarmPool.keep(key, pool_of_batches.executor, logs)
-            logs = None  # kept with its pool
+            with ctrl_c_held():  # a pool kept without its logs would lose them
+                WarmPool.keep(key, pool_of_batches.executor, logs)
+                logs = None  # kept with its pool
         else:  # a thread that runs on past its timeout is not waited for
             pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
     finally:
@@ -502,13 +548,33 @@ def stop_now(executor: Executor) -> None:
     # these private attributes.)
     processes = list((getattr(executor, "_processes", None) or {}).values())
     manager = getattr(executor, "_executor_manager_thread", None)
+    results = getattr(executor, "_result_queue", None)
     executor.shutdown(wait=False, cancel_futures=True)
+    end_workers(processes, results)
+    if manager is not None:
+        manager.join(timeout=10)  # it closes the pool's queues: nothing leaks
+
+
+def end_workers(processes: list, results) -> None:
+    """Ends the worker processes. A worker killed while it sent a result leaves
+    half a message in the pool's result pipe, and the pool's own thread waits
+    for the rest of it forever, unable to see anything else; once no worker is
+    left, closing this process's end of that pipe ends the wait."""
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(timeout=5)
-    if manager is not None:
-        manager.join(timeout=10)  # it closes the pool's queues: nothing leaks
+    if results is not None and all(p.exitcode is not None for p in processes):
+        results._writer.close()  # the pool's thread reads on, then sees the end
+
+
+def a_worker_died_unseen(executor: Executor) -> bool:
+    """A worker process has ended, but the pool has not noticed (see end_workers)."""
+    if getattr(executor, "_broken", False) or getattr(executor, "_shutdown_thread", 0):
+        return False
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    ended = multiprocessing.connection.wait([p.sentinel for p in processes], 0)
+    return bool(ended)
 
 
 class BatchSizes:
@@ -571,6 +637,8 @@ class Pool:
         self.waiting: dict[int, list] = {}  # first -> [outcomes, retries to come]
         self.home: dict[int, tuple[int, int]] = {}  # retried index -> (first, offset)
         self.abandoned = False  # an item timed out on a thread that runs on
+        self.kept_workers = False  # the executor's workers come from a run before
+        self.death_seen_at: float | None = None  # of a worker the pool missed
         self.not_read: int | None = None  # the first item not yet read, if any
 
     def submit(self, fn, *args):
@@ -580,7 +648,7 @@ class Pool:
             if self.call[0] is not None and not self.in_flight:
                 if not isinstance(self.executor, ThreadPoolExecutor):
                     check_picklable(self.call[0])  # say early what is wrong
-        with pool_errors(self.describe_unfinished), ctrl_c_held():
+        with pool_errors(self.describe_unfinished, self.kept_workers), ctrl_c_held():
             future = self.executor.submit(in_worker, self.settings, fn, *args)
         self.in_flight[future] = args[1] if fn is call_batch else None
         if self.settings.timeout:
@@ -625,11 +693,30 @@ class Pool:
             due = max(0.0, self.retry_at[0][0] - time.monotonic())
             timeout = due if timeout is None else min(timeout, due)
         if self.in_flight:
-            self.handle(wait(self.in_flight, timeout, FIRST_COMPLETED).done)
+            if timeout is None and isinstance(self.executor, ProcessPoolExecutor):
+                timeout = DEAD_WORKER_GRACE / 2  # to see a death the pool missed
+            done = wait(self.in_flight, timeout, FIRST_COMPLETED).done
+            if not done:
+                self.look_for_an_unseen_death()
+            self.handle(done)
         else:  # only retries to wait for
             time.sleep(timeout or 0.0)
         self.time_out_late_items()
         self.retry_due_items()
+
+    def look_for_an_unseen_death(self) -> None:
+        """A worker that died while sending a result leaves the pool blind (see
+        end_workers): if the pool has not noticed a death after DEAD_WORKER_GRACE,
+        its workers are ended, and the pool breaks as it should have."""
+        if not isinstance(self.executor, ProcessPoolExecutor):
+            return
+        if not a_worker_died_unseen(self.executor):
+            self.death_seen_at = None
+        elif self.death_seen_at is None:
+            self.death_seen_at = time.monotonic()
+        elif time.monotonic() - self.death_seen_at > DEAD_WORKER_GRACE:
+            executor: Any = self.executor
+            end_workers(list(executor._processes.values()), executor._result_queue)
 
     def handle(self, futures) -> None:
         """Hands the outcomes of finished batches to on_result, in this thread,
@@ -661,7 +748,7 @@ class Pool:
         if first_failure is not None and not self.keep_going:
             raise ItemError(first_failure)
         if broken is not None and not self.replace_stuck_worker(lost):
-            with pool_errors(self.describe_unfinished):
+            with pool_errors(self.describe_unfinished, self.kept_workers):
                 raise broken
 
     def settle(self, first: int, outcomes: list, failed: list) -> Failure | None:
@@ -767,6 +854,7 @@ class Pool:
             note.unlink()
         stop_now(self.executor)
         self.executor = self.new_executor()
+        self.kept_workers = False
         error = (
             f"timed out after {self.settings.timeout:g} s (stuck where Python "
             "could not interrupt it: its worker process was replaced)"

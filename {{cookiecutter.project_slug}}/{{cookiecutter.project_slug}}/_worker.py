@@ -202,9 +202,11 @@ def watch(main: int, settings: Settings) -> None:
     timeout = settings.timeout or 0.0  # set: the watch starts only with a timeout
     tick = min(0.05, timeout / 4)
     signalled = None
-    while WATCHED_RUN == settings.run:
+    while True:
         time.sleep(tick)
         index, started = RUNNING.get(main, [None, 0.0])  # index read first
+        if WATCHED_RUN != settings.run:  # set before a later run's items start
+            return
         if index is None:
             continue
         running = (index, started)
