@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,12 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parent.parent
+
+# The Ctrl-C tests send SIGINT to the processes they start. A shell that runs the
+# tests in the background (`python -m pytest &` in a script) starts them with
+# SIGINT ignored, and every process started from here would inherit that.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 LEFTOVER_TAG = re.compile(r"{%-? *(if|elif|else|endif|raw|endraw|for|endfor)\b")
 
 
@@ -93,10 +100,21 @@ def check_ruff_is_clean(project: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+# Starts Python with SIGINT ignored, as a shell starts a command run in the
+# background (`python -m pytest &`): a project's tests must pass that way too.
+IGNORING_CTRL_C = (
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+)
+
+
 def check_own_tests_pass(project: Path, *paths: str) -> None:
-    """The project's own tests (or only those in `paths`) pass."""
+    """The project's own tests (or only those in `paths`) pass, started as in the
+    background."""
     try:
         done = run(
+            *IGNORING_CTRL_C,
             "-m",
             "pytest",
             "-vv",
