@@ -40,13 +40,15 @@ def config_file(tmp_path, monkeypatch):
 
 @pytest.fixture
 def render(tmp_path, config_file):
-    """render(**answers) -> the generated project's folder."""
+    """render(**answers) -> the generated project's folder. overwrite=True
+    renders again over a project rendered before."""
 
-    def render(**answers):
+    def render(overwrite=False, **answers):
         out = tmp_path / "out"
         project = cookiecutter(
             str(TEMPLATE),
             no_input=True,
+            overwrite_if_exists=overwrite,
             extra_context=answers,
             output_dir=str(out),
             config_file=str(config_file),
@@ -213,6 +215,27 @@ def start_cli(project):
             start_new_session=True,
             env={name: value for name, value in changed.items() if value is not None},
             **options,
+        )
+
+    return start
+
+
+@pytest.fixture
+def start_script(project, tmp_path):
+    """start_script(code) starts Python on a script of that code, in its own
+    process group, with the project and bodies.py importable."""
+
+    def start(code):
+        script = tmp_path / "script.py"
+        script.write_text(code)
+        path = os.pathsep.join([str(project), str(TESTS)])
+        return subprocess.Popen(
+            [sys.executable, str(script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": path},
         )
 
     return start

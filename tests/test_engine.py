@@ -463,50 +463,31 @@ def test_batches_grow_while_items_are_fast_and_shrink_at_the_end(parallel, monke
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_a_script_without_the_main_guard_is_told_to_add_it(project, tmp_path, method):
-    script = tmp_path / "unguarded.py"
-    script.write_text(
+def test_a_script_without_the_main_guard_is_told_to_add_it(start_script, method):
+    run = start_script(
         "import bodies\n"
         "from parallel_loop import _engine, parallel\n"
         f"_engine.START_METHOD = {method!r}\n"
         "print(parallel.run_map(bodies.square, [1, 2, 3], max_workers=2))\n"
     )
-    path = os.pathsep.join([str(project), str(Path(bodies.__file__).parent)])
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": path},
-    )
-    assert done.returncode != 0
-    assert 'put that code under `if __name__ == "__main__":`' in done.stderr
-    assert "leaked" not in done.stderr and done.stdout == ""
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert 'put that code under `if __name__ == "__main__":`' in stderr
+    assert "leaked" not in stderr and stdout == ""
 
 
-def start_script(project, tmp_path, *lines):
-    """A script of the given lines under the __main__ guard, started in its own
-    process group, with the project and bodies.py importable."""
-    script = tmp_path / "script.py"
+def guarded(*lines):
+    """A script that runs the given lines under the __main__ guard."""
     head = ["import bodies", "from parallel_loop.parallel import run_map"]
     body = ["    " + line for line in lines]
-    script.write_text("\n".join([*head, "if __name__ == '__main__':", *body, ""]))
-    path = os.pathsep.join([str(project), str(Path(bodies.__file__).parent)])
-    return subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONPATH": path},
-    )
+    return "\n".join([*head, "if __name__ == '__main__':", *body, ""])
 
 
-def test_a_worker_that_died_halfway_through_a_result_is_reported(project, tmp_path):
+def test_a_worker_that_died_halfway_through_a_result_is_reported(start_script):
     # The pool's own thread waits for the rest of the message forever, blind to
     # the death: the run notices it, and ends the pool.
     run = start_script(
-        project, tmp_path, "run_map(bodies.process_item, ['half', 'a'], max_workers=2)"
+        guarded("run_map(bodies.process_item, ['half', 'a'], max_workers=2)")
     )
     stdout, stderr = run.communicate(timeout=60)  # it used to wait for good
     assert run.returncode == 1
@@ -514,12 +495,10 @@ def test_a_worker_that_died_halfway_through_a_result_is_reported(project, tmp_pa
     no_processes_left(run.pid)
 
 
-def test_ctrl_c_after_a_worker_died_halfway_through_a_result(project, tmp_path):
+def test_ctrl_c_after_a_worker_died_halfway_through_a_result(start_script, tmp_path):
     marker = tmp_path / "half-sent"
     run = start_script(
-        project,
-        tmp_path,
-        f"run_map(bodies.process_item, ['half {marker}', 'a'], max_workers=2)",
+        guarded(f"run_map(bodies.process_item, ['half {marker}', 'a'], max_workers=2)")
     )
     wait_for(marker.exists, what="the half-sent result")
     os.killpg(run.pid, signal.SIGINT)

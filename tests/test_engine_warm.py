@@ -5,10 +5,7 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import bodies
 import pytest
@@ -146,23 +143,8 @@ def test_a_dead_kept_worker_says_the_workers_were_kept(engine):
         parallel.run_map(bodies.process_item, ["exit"], max_workers=2, progress=False)
 
 
-def run_script(project, tmp_path, code):
-    script = tmp_path / "script.py"
-    script.write_text(code)
-    path = os.pathsep.join([str(project), str(Path(bodies.__file__).parent)])
-    return subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": path},
-    )
-
-
-def test_a_child_of_os_fork_leaves_the_parents_pool_alone(project, tmp_path):
-    done = run_script(
-        project,
-        tmp_path,
+def test_a_child_of_os_fork_leaves_the_parents_pool_alone(start_script):
+    run = start_script(
         "import logging, os, sys\n"
         "import bodies\n"
         "from parallel_loop.parallel import run_map\n"
@@ -174,19 +156,16 @@ def test_a_child_of_os_fork_leaves_the_parents_pool_alone(project, tmp_path):
         "    os.waitpid(child, 0)\n"
         "    run_map(bodies.process_item, ['log'], max_workers=2, progress=False)\n",
     )
-    assert done.returncode == 0, done.stderr
-    assert "a warning from the loop body" in done.stderr
-    assert "Exception ignored" not in done.stderr
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert "a warning from the loop body" in stderr
+    assert "Exception ignored" not in stderr
 
 
-def test_a_timeout_watch_of_an_earlier_run_leaves_a_kept_worker_alone(
-    project, tmp_path
-):
+def test_a_timeout_watch_of_an_earlier_run_leaves_a_kept_worker_alone(start_script):
     # The watch of the first run used to read the next run's item with the first
     # run's start time, and take it for a stuck one.
-    done = run_script(
-        project,
-        tmp_path,
+    run = start_script(
         "import time\n"
         "import bodies\n"
         "from parallel_loop.parallel import run_map\n"
@@ -198,6 +177,7 @@ def test_a_timeout_watch_of_an_earlier_run_leaves_a_kept_worker_alone(
         "    time.sleep(2.5)  # longer than a stuck item's grace: 2 s\n"
         "    print(run_map(bodies.process_item, ['sleep 0.5'], **options))\n",
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "[9]\n"
-    assert "Exception in thread" not in done.stderr, done.stderr
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert stdout == "[9]\n"
+    assert "Exception in thread" not in stderr, stderr

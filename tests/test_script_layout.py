@@ -251,19 +251,12 @@ def test_dask_is_refused_for_a_script(render, tmp_path, capfd):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_rendering_a_script_twice_gives_the_same_files(render, tmp_path, config_file):
+def test_rendering_a_script_twice_gives_the_same_files(render):
     first = render(layout="script", ci="none")
     files = files_of(first)
     readme = read(first / "README.md")
-    again = cookiecutter(
-        str(TEMPLATE),
-        no_input=True,
-        overwrite_if_exists=True,
-        extra_context={"layout": "script", "ci": "none"},
-        output_dir=str(tmp_path / "out"),
-        config_file=str(config_file),
-    )
-    assert again == str(first)
+    again = render(overwrite=True, layout="script", ci="none")
+    assert again == first
     assert files_of(first) == files and read(first / "README.md") == readme
 
 

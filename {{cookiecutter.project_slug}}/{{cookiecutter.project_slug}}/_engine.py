@@ -46,7 +46,6 @@ from concurrent.futures import (
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from ._worker import (
     RUNNING,
@@ -356,20 +355,26 @@ class WarmPool:
         level = logging.getLogger().getEffectiveLevel()
         blas = tuple(os.environ.get(name) for name in BlasThreadsPerWorker.NAMES)
         method = process_context().get_start_method()
-        return (os.getpid(), workers, method, level, blas)
+        return (workers, method, level, blas)
+
+    @classmethod
+    def pop(cls) -> tuple | None:
+        """The kept (key, executor, logs), no longer kept; its timer stopped."""
+        with cls.lock:
+            kept, cls.kept = cls.kept, None
+            if cls.timer is not None:
+                cls.timer.cancel()
+        return kept
 
     @classmethod
     def take(cls, key: tuple) -> tuple:
         """(executor, logs) of the kept pool if it matches key and still works,
         else (None, None)."""
-        with cls.lock:
-            kept, cls.kept = cls.kept, None
-            if cls.timer is not None:
-                cls.timer.cancel()
+        kept = cls.pop()
         if kept is not None and kept[0] == key and still_works(kept[1]):
-            return kept[1], kept[2]
+            return kept[1:]
         if kept is not None:
-            close_pool(kept[1], kept[2])
+            close_pool(*kept[1:])
         return None, None
 
     @classmethod
@@ -386,17 +391,14 @@ class WarmPool:
             cls.timer = timer
         timer.start()
         if earlier is not None:  # two runs at once in two threads
-            close_pool(earlier[1], earlier[2])
+            close_pool(*earlier[1:])
 
     @classmethod
     def close(cls) -> None:
         with cls.closing:
-            with cls.lock:
-                kept, cls.kept = cls.kept, None
-                if cls.timer is not None:
-                    cls.timer.cancel()
+            kept = cls.pop()
             if kept is not None:
-                close_pool(kept[1], kept[2])
+                close_pool(*kept[1:])
 
     @classmethod
     def forget(cls) -> None:
@@ -405,7 +407,7 @@ class WarmPool:
         kept, cls.kept, cls.timer = cls.kept, None, None
         if kept is not None:  # multiprocessing would try to join them at exit
             children: set = getattr(multiprocessing.process, "_children", set())
-            for process in (getattr(kept[1], "_processes", None) or {}).values():
+            for process in worker_processes(kept[1]):
                 children.discard(process)
 
 
@@ -416,13 +418,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=WarmPool.forget)
 
 
-def still_works(executor) -> bool:
+def worker_processes(executor: Executor) -> list:
+    """A process pool's worker processes. (Python 3.14 has terminate_workers();
+    3.10 to 3.13 only these private attributes.)"""
+    return list((getattr(executor, "_processes", None) or {}).values())
+
+
+def known_broken(executor: Executor) -> bool:
+    """The pool knows it is broken (a worker died) or shut down."""
+    return bool(
+        getattr(executor, "_broken", False) or getattr(executor, "_shutdown_thread", 0)
+    )
+
+
+def still_works(executor: Executor) -> bool:
     """A kept pool whose worker died while it waited (killed, out of memory) is
     not used again."""
-    processes = (getattr(executor, "_processes", None) or {}).values()
-    if getattr(executor, "_broken", False) or getattr(executor, "_shutdown_thread", 0):
-        return False
-    return all(process.is_alive() for process in processes)
+    alive = all(process.is_alive() for process in worker_processes(executor))
+    return alive and not known_broken(executor)
 
 
 def close_pool(executor: Executor, logs: WorkerLogs | None) -> None:
@@ -544,9 +557,8 @@ def check_long_run(timeout, retries) -> None:
 
 def stop_now(executor: Executor) -> None:
     # shutdown() forgets the worker processes and the pool's own thread, so take
-    # hold of them first. (Python 3.14 has terminate_workers(); 3.10 to 3.13 only
-    # these private attributes.)
-    processes = list((getattr(executor, "_processes", None) or {}).values())
+    # hold of them first.
+    processes = worker_processes(executor)
     manager = getattr(executor, "_executor_manager_thread", None)
     results = getattr(executor, "_result_queue", None)
     executor.shutdown(wait=False, cancel_futures=True)
@@ -570,11 +582,10 @@ def end_workers(processes: list, results) -> None:
 
 def a_worker_died_unseen(executor: Executor) -> bool:
     """A worker process has ended, but the pool has not noticed (see end_workers)."""
-    if getattr(executor, "_broken", False) or getattr(executor, "_shutdown_thread", 0):
+    if known_broken(executor):
         return False
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    ended = multiprocessing.connection.wait([p.sentinel for p in processes], 0)
-    return bool(ended)
+    sentinels = [process.sentinel for process in worker_processes(executor)]
+    return bool(multiprocessing.connection.wait(sentinels, 0))
 
 
 class BatchSizes:
@@ -715,8 +726,8 @@ class Pool:
         elif self.death_seen_at is None:
             self.death_seen_at = time.monotonic()
         elif time.monotonic() - self.death_seen_at > DEAD_WORKER_GRACE:
-            executor: Any = self.executor
-            end_workers(list(executor._processes.values()), executor._result_queue)
+            results = getattr(self.executor, "_result_queue", None)
+            end_workers(worker_processes(self.executor), results)
 
     def handle(self, futures) -> None:
         """Hands the outcomes of finished batches to on_result, in this thread,
