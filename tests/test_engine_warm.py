@@ -1,7 +1,6 @@
 """A process pool kept between runs of the library functions (WarmPool): reused
 while it is whole, never after a failure, closed when idle."""
 
-import importlib
 import json
 import multiprocessing
 import os
@@ -182,22 +181,3 @@ def test_a_timeout_watch_of_an_earlier_run_leaves_a_kept_worker_alone(start_scri
     assert run.returncode == 0, stderr
     assert stdout == "[9]\n"
     assert "Exception in thread" not in stderr, stderr
-
-
-def test_a_kept_worker_finds_a_module_written_after_it_started(engine, project):
-    _engine, parallel = engine
-    run_pids(parallel)  # kept workers, which have listed the package's folder
-    package = project / "parallel_loop"
-    listed = package.stat()
-    later = package / "written_later.py"
-    later.write_text("def plus_one(x):\n    return x + 1\n")
-    try:
-        # as on a file system with coarse times: the folder looks unchanged
-        os.utime(package, ns=(listed.st_atime_ns, listed.st_mtime_ns))
-        importlib.invalidate_caches()
-        from parallel_loop.written_later import plus_one
-
-        options = {"max_workers": 2, "progress": False}
-        assert parallel.run_map(plus_one, [1, 2], **options) == [2, 3]
-    finally:
-        later.unlink()

@@ -15,7 +15,6 @@ main process reads the note, records the timeout and replaces the pool.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import logging.handlers
 import multiprocessing
@@ -127,10 +126,7 @@ def in_worker(settings: Settings, fn, *args):
     if HERE.run != settings.run:
         HERE.settings = settings
         if threading.current_thread() is threading.main_thread():
-            # A worker process, maybe kept from a run before: modules written
-            # since it started must be importable, and an earlier watch stops.
-            importlib.invalidate_caches()
-            watch_the_time(settings)
+            watch_the_time(settings)  # a worker process, maybe kept from a run before
         if settings.setup is not None:
             try:
                 settings.setup()
