@@ -426,19 +426,33 @@ def test_workers_start_with_forkserver_even_after_a_tqdm_bar(
     assert "ForkProcess" not in stderr
 
 
-def test_a_failures_traceback_starts_at_the_loop_body_in_the_package(project):
+def test_a_failures_traceback_starts_at_the_loop_body_in_the_package(
+    project, start_script
+):
     # The engine's own frames are left out, the loop body's kept, even when it
-    # lives in the package beside the engine (tasks.py does).
+    # lives in the package beside the engine (tasks.py does). A script of its
+    # own: this process's forkserver may have preloaded another rendered copy of
+    # the package (or an installed one), which has no body_for_tests.py.
     body = project / "parallel_loop" / "body_for_tests.py"
     body.write_text("def explode(item):\n    raise ValueError(f'bad {item}')\n")
-    from parallel_loop.body_for_tests import explode
-    from parallel_loop.parallel import run_map
-
-    for pool in ("process", "thread"):
-        (failure,) = run_map(explode, [1], pool=pool, keep_going=True, progress=False)
-        assert "body_for_tests.py" in failure.traceback, failure.traceback
-        assert "raise ValueError(f'bad {item}')" in failure.traceback
-        assert "_worker.py" not in failure.traceback
+    run = start_script(
+        "import json\n"
+        "from parallel_loop.body_for_tests import explode\n"
+        "from parallel_loop.parallel import run_map\n"
+        "if __name__ == '__main__':\n"
+        "    for pool in ('process', 'thread'):\n"
+        "        (failure,) = run_map(explode, [1], pool=pool, keep_going=True,\n"
+        "                             progress=False)\n"
+        "        print(json.dumps(failure.traceback))\n"
+    )
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    tracebacks = [json.loads(line) for line in stdout.splitlines()]
+    assert len(tracebacks) == 2  # process and thread
+    for traceback in tracebacks:
+        assert "body_for_tests.py" in traceback, traceback
+        assert "raise ValueError(f'bad {item}')" in traceback
+        assert "_worker.py" not in traceback
 
 
 def test_batches_grow_while_items_are_fast_and_shrink_at_the_end(parallel, monkeypatch):
