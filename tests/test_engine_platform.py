@@ -2,6 +2,7 @@
 in worker processes, free-threaded Python in bench's advice."""
 
 import os
+import sys
 
 import bodies
 import pytest
@@ -104,7 +105,7 @@ def test_bench_names_the_settings_to_change(project, make_files, capsys):
 def test_bench_on_free_threaded_python_says_threads_compute(
     project, bench, make_files, capsys, monkeypatch
 ):
-    monkeypatch.setattr(bench.sys, "_is_gil_enabled", lambda: False, raising=False)
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
     # Pretend threads won: as they would for CPU-bound work without the GIL.
     rows = [
         ("serial", 1, 1.0, 0.0, 0),
@@ -115,6 +116,6 @@ def test_bench_on_free_threaded_python_says_threads_compute(
     out = capsys.readouterr().out
     assert "--pool thread --workers 2" in out
     assert "free-threaded Python: threads compute in parallel here" in out
-    monkeypatch.setattr(bench.sys, "_is_gil_enabled", lambda: True, raising=False)
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
     bench.recommend(rows, 20)
     assert "free-threaded" not in capsys.readouterr().out

@@ -18,7 +18,6 @@ worker is left with a long batch while the others sit idle.
 
 from __future__ import annotations
 
-import atexit
 import heapq
 import logging
 import logging.handlers
@@ -47,6 +46,8 @@ from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
+from . import _cpython
+from ._cpython import known_broken, worker_processes
 from ._worker import (
     RUNNING,
     Failure,
@@ -295,13 +296,20 @@ class WorkerLogs:
     """Log records of worker processes travel on a queue to this process, where
     they go through its own logging (the command line shows them on stderr)."""
 
+    STARTED = "started"  # not a record: see __init__
+
     def __init__(self, context):
         self.queue = context.Queue()
+        # A queue starts its feeder thread at its first put in this process. Make
+        # that put now: close() puts too, maybe at exit, where Python 3.12 refuses
+        # to start a thread ("can't create new thread at interpreter shutdown").
+        self.queue.put(self.STARTED)
         self.listener = logging.handlers.QueueListener(self.queue, self)
         self.listener.start()
 
     def handle(self, record: logging.LogRecord) -> None:
-        logging.getLogger(record.name).handle(record)
+        if record != self.STARTED:
+            logging.getLogger(record.name).handle(record)
 
     def close(self) -> None:
         self.listener.stop()
@@ -406,29 +414,14 @@ class WarmPool:
         cls.lock, cls.closing = threading.Lock(), threading.Lock()
         kept, cls.kept, cls.timer = cls.kept, None, None
         if kept is not None:  # multiprocessing would try to join them at exit
-            children: set = getattr(multiprocessing.process, "_children", set())
-            for process in worker_processes(kept[1]):
-                children.discard(process)
+            _cpython.forget_child_processes(worker_processes(kept[1]))
 
 
 # At exit, before concurrent.futures' own exit hook (which would race a close under
-# way); threading._register_atexit is that hook's way in, since Python 3.9.
-getattr(threading, "_register_atexit", atexit.register)(WarmPool.close)
+# way).
+_cpython.at_exit_before_futures(WarmPool.close)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=WarmPool.forget)
-
-
-def worker_processes(executor: Executor) -> list:
-    """A process pool's worker processes. (Python 3.14 has terminate_workers();
-    3.10 to 3.13 only these private attributes.)"""
-    return list((getattr(executor, "_processes", None) or {}).values())
-
-
-def known_broken(executor: Executor) -> bool:
-    """The pool knows it is broken (a worker died) or shut down."""
-    return bool(
-        getattr(executor, "_broken", False) or getattr(executor, "_shutdown_thread", 0)
-    )
 
 
 def still_works(executor: Executor) -> bool:
@@ -469,7 +462,7 @@ def open_pool(
     settings = Settings(timeout=timeout, retry_on=tuple(retry_on), setup=setup)
     options = {"keep_going": keep_going, "on_result": on_result, "retries": retries}
     if isinstance(pool, Executor):
-        workers = max_workers or getattr(pool, "_max_workers", None)
+        workers = max_workers or _cpython.max_workers(pool)
         if workers is None:
             raise ValueError(
                 "pass max_workers with an executor of yours: how many items it "
@@ -559,8 +552,8 @@ def stop_now(executor: Executor) -> None:
     # shutdown() forgets the worker processes and the pool's own thread, so take
     # hold of them first.
     processes = worker_processes(executor)
-    manager = getattr(executor, "_executor_manager_thread", None)
-    results = getattr(executor, "_result_queue", None)
+    manager = _cpython.manager_thread(executor)
+    results = _cpython.result_queue(executor)
     executor.shutdown(wait=False, cancel_futures=True)
     end_workers(processes, results)
     if manager is not None:
@@ -577,7 +570,7 @@ def end_workers(processes: list, results) -> None:
     for process in processes:
         process.join(timeout=5)
     if results is not None and all(p.exitcode is not None for p in processes):
-        results._writer.close()  # the pool's thread reads on, then sees the end
+        _cpython.close_result_pipe(results)
 
 
 def a_worker_died_unseen(executor: Executor) -> bool:
@@ -726,7 +719,7 @@ class Pool:
         elif self.death_seen_at is None:
             self.death_seen_at = time.monotonic()
         elif time.monotonic() - self.death_seen_at > DEAD_WORKER_GRACE:
-            results = getattr(self.executor, "_result_queue", None)
+            results = _cpython.result_queue(self.executor)
             end_workers(worker_processes(self.executor), results)
 
     def handle(self, futures) -> None:

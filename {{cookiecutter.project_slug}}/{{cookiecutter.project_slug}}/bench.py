@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from contextlib import ExitStack
 
+from ._cpython import gil_enabled
 from ._engine import (
     BlasThreadsPerWorker,
     Failure,
@@ -31,12 +31,6 @@ CLOSE_ENOUGH = 1.10
 # A sample whose serial run is shorter than this is over before the workers have
 # much to do: too short to judge from.
 SHORTEST_SAMPLE_SECONDS = 0.2
-
-
-def gil_enabled() -> bool:
-    """False on a free-threaded Python (3.13t, 3.14t) running without the GIL."""
-    is_enabled = getattr(sys, "_is_gil_enabled", None)
-    return True if is_enabled is None else is_enabled()
 
 
 def worker_counts(pool: str, cpus: int) -> list[int]:

@@ -1,0 +1,220 @@
+"""Each kind of generated project on every Python the machine has (tests/pythons.py):
+its own tests, the demo, a library call of each pattern on each pool that exits
+cleanly, and, for the package, Ctrl-C and a killed worker. A supported version
+that is not on this machine is a skip that says so, not a silent pass.
+
+Each leg makes a fresh virtual environment with uv, from the project's own
+declared dependencies, and runs the project in place (as its tests do)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tomllib
+
+import pythons
+import pytest
+from conftest import IGNORING_CTRL_C, TESTS, processes_in_group, tool, wait_for
+from test_script_layout import script_metadata
+
+KINDS = {
+    "package": {},  # the defaults: process pool, map
+    "thread": {"pool": "thread", "pattern": "submit"},
+    "script": {"layout": "script"},
+    "dask": {"distributed": "dask"},
+}
+# The generated tests each kind runs here. The thread kind differs from the package
+# in tasks.py only (the package's tests run both pools), and the dask kind adds a
+# module: the rest of their tests are the package's.
+OWN_TESTS = {
+    "package": [],
+    "thread": ["tests/test_tasks.py"],
+    "script": [],
+    "dask": ["tests/test_tasks.py", "tests/test_dask_pool.py"],
+}
+# Words that must not reach stderr of a run that went well, on any Python.
+NOT_ON_STDERR = ("Traceback", "Exception ignored", "Warning", "leaked", "Error")
+
+# A library call of each pattern on each pool, as a user's script makes it.
+LIBRARY_CALL = """
+from {module} import run_map, run_submit
+
+def square(x):
+    return x * x
+
+def indexed_square(index, x):
+    return x * x
+
+if __name__ == "__main__":
+    expected = [x * x for x in range(500)]
+    for pool in ("process", "thread"):
+        options = {{"pool": pool, "max_workers": 2{progress}}}
+        assert list(run_map(square, range(500), **options)) == expected
+        assert list(run_submit(indexed_square, range(500), **options)) == expected
+    print("ok")
+"""
+
+
+def test_the_matrix_reports_what_it_found():
+    chosen, skipped = pythons.survey()
+    assert pythons.running_tag() in chosen, pythons.report()
+    for path, why in skipped:
+        assert why, path
+    print("\n".join(pythons.report()))
+
+
+@pytest.fixture(params=pythons.SUPPORTED)
+def python(request):
+    found = pythons.survey()[0].get(request.param)
+    if found is None:
+        pytest.skip(f"Python {request.param} not found {pythons.WHERE}")
+    return found
+
+
+@pytest.fixture
+def venv(python, tmp_path):
+    """venv(*requirements) -> the python of a fresh virtual environment."""
+    uv = tool("uv")
+    if uv is None:
+        pytest.skip("uv is not installed: python -m pip install -r requirements-test.txt")
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+
+    def make(*requirements):
+        folder = tmp_path / "venv"
+        for command in (
+            ["venv", "--quiet", "--python", python.path, str(folder)],
+            ["pip", "install", "--quiet", "--python", str(folder), *requirements],
+        ):
+            done = subprocess.run(
+                [uv, *command], capture_output=True, text=True, env=env, timeout=600
+            )
+            if done.returncode and "dask" in " ".join(requirements):
+                pytest.skip(f"dask does not install on {python.tag}: {done.stderr}")
+            assert done.returncode == 0, done.stderr
+        return str(pythons.venv_python(folder))
+
+    return make
+
+
+def requirements(project, kind) -> list[str]:
+    """What the project's own files declare: pyproject.toml's dependencies and its
+    test extra, or the script's PEP 723 block and pytest."""
+    if kind == "script":
+        script = (project / f"{project.name}.py").read_text(encoding="utf-8")
+        return [*script_metadata(script)["dependencies"], "pytest>=8"]
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    return [*declared["dependencies"], *declared["optional-dependencies"]["test"]]
+
+
+def call(python, *args, cwd, env=None, timeout=300):
+    return subprocess.run(
+        [python, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def check_clean(done, what):
+    assert done.returncode == 0, f"{what}: exit {done.returncode}\n{done.stderr}"
+    for word in NOT_ON_STDERR:
+        assert word not in done.stderr, f"{what}: {word!r} on stderr\n{done.stderr}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_of_project_on_each_python(render, venv, python, kind, tmp_path):
+    project = render(**KINDS[kind])
+    interpreter = venv(*requirements(project, kind))
+    script = kind == "script"
+
+    # Its own tests, started with Ctrl-C ignored, as in the background.
+    paths = OWN_TESTS[kind]
+    done = call(interpreter, *IGNORING_CTRL_C, "-m", "pytest", "-q",
+                "-p", "no:cacheprovider", *paths, cwd=project, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+
+    # The demo: one JSON line per item, and nothing alarming on stderr.
+    demo = [f"{project.name}.py"] if script else ["-m", project.name, "--no-progress"]
+    done = call(interpreter, *demo, cwd=project, env={"TQDM_DISABLE": "1"})
+    check_clean(done, "the demo")
+    assert [json.loads(line)["index"] for line in done.stdout.splitlines()] == list(
+        range(40)
+    )
+
+    # A library call of each pattern on each pool exits cleanly.
+    module = project.name if script else f"{project.name}.parallel"
+    progress = "" if script else ', "progress": False'
+    probe = tmp_path / "library_call.py"
+    probe.write_text(LIBRARY_CALL.format(module=module, progress=progress))
+    env = {"PYTHONPATH": str(project), "TQDM_DISABLE": "1"}
+    done = call(interpreter, str(probe), cwd=tmp_path, env=env)
+    check_clean(done, "a library call")
+    assert done.stdout == "ok\n"
+
+
+def start_cli(interpreter, project, *args):
+    """The package's command line with the loop bodies of bodies.py (run_cli.py)."""
+    path = os.pathsep.join([str(project), str(TESTS)])
+    return subprocess.Popen(
+        [interpreter, str(TESTS / "run_cli.py"), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as in a terminal
+        env={**os.environ, "PYTHONPATH": path, "PFOR_PACKAGE": project.name},
+    )
+
+
+def make_files(folder, *contents):
+    folder.mkdir()
+    for number, content in enumerate(contents):
+        (folder / f"item{number:04d}.txt").write_text(content)
+    return sorted(folder.iterdir())
+
+
+def lines_in(path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_ctrl_c_and_a_killed_worker_on_each_python(render, venv, python, pool, tmp_path):
+    project = render()
+    interpreter = venv(*requirements(project, "package"))
+
+    # Ctrl-C: exit 130, the results so far kept, no traceback, no process left.
+    out = tmp_path / "results.jsonl"
+    files = make_files(tmp_path / "slow", *["sleep 0.4"] * 40)
+    run = start_cli(interpreter, project, *files, "--pool", pool, "--workers", "2",
+                    "--output", out)  # fmt: skip
+    wait_for(lambda: lines_in(out) >= 2)
+    os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches every process of the terminal
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert f"interrupted: {lines_in(out)} of 40 items finished" in stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    wait_for(lambda: processes_in_group(run.pid) == [], what="the processes to end")
+    if pool == "thread":
+        return
+
+    # A worker killed under an item: named, the others' results kept, exit 1.
+    files = make_files(tmp_path / "dies", "sleep 0.05", "exit", *["sleep 0.05"] * 10)
+    run = start_cli(interpreter, project, *files, "--workers", "1", "--no-progress")
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, stderr
+    assert "a worker process died" in stderr and "unfinished: items #1" in stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    assert [json.loads(line)["index"] for line in stdout.splitlines()] == [0]
+    wait_for(lambda: processes_in_group(run.pid) == [], what="the processes to end")
+
+
+def test_the_private_cpython_attributes_exist_on_each_python(project, python):
+    """The engine reads a few private attributes of CPython (_cpython.py): a
+    Python that drops one fails here, by name."""
+    code = "from parallel_loop import _cpython; print(_cpython.missing())"
+    done = call(python.path, "-c", code, cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n", f"Python {python.version} lacks {done.stdout}"

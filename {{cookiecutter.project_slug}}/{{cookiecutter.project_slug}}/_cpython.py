@@ -1,0 +1,94 @@
+"""What the engine reads of CPython's private insides, all in one place.
+
+concurrent.futures has no public way to reach a process pool's worker processes or
+its own thread (before Python 3.14's terminate_workers()), so stopping at once and
+noticing a death read these. A Python that drops one fails the template's test of
+missing() on that version, not a user's run; each reader also falls back safely.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing.process
+import sys
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+# (what, attribute): the private names read below, for missing().
+READ = [
+    ("ProcessPoolExecutor", "_processes"),
+    ("ProcessPoolExecutor", "_executor_manager_thread"),
+    ("ProcessPoolExecutor", "_result_queue"),
+    ("ProcessPoolExecutor", "_broken"),
+    ("ProcessPoolExecutor", "_shutdown_thread"),
+    ("ProcessPoolExecutor", "_max_workers"),
+    ("ProcessPoolExecutor._result_queue", "_writer"),
+    ("threading", "_register_atexit"),
+    ("multiprocessing.process", "_children"),
+]
+
+
+def worker_processes(executor: Executor) -> list:
+    """A process pool's worker processes (none for other executors)."""
+    return list((getattr(executor, "_processes", None) or {}).values())
+
+
+def manager_thread(executor: Executor) -> threading.Thread | None:
+    """The thread of a process pool that sends work and receives results."""
+    return getattr(executor, "_executor_manager_thread", None)
+
+
+def result_queue(executor: Executor):
+    return getattr(executor, "_result_queue", None)
+
+
+def close_result_pipe(results) -> None:
+    """Closes this process's writing end of a pool's result pipe: the pool's thread
+    then reads to its end, instead of waiting for the rest of a message cut short."""
+    results._writer.close()
+
+
+def known_broken(executor: Executor) -> bool:
+    """The pool knows it is broken (a worker died) or shut down."""
+    return bool(
+        getattr(executor, "_broken", False) or getattr(executor, "_shutdown_thread", 0)
+    )
+
+
+def max_workers(executor: Executor) -> int | None:
+    return getattr(executor, "_max_workers", None)
+
+
+def at_exit_before_futures(function) -> None:
+    """Runs function at exit before concurrent.futures' own exit hook joins its
+    threads (threading._register_atexit, that hook's way in since Python 3.9)."""
+    getattr(threading, "_register_atexit", atexit.register)(function)
+
+
+def forget_child_processes(processes: list) -> None:
+    """multiprocessing would join these at exit (in a forked child: the parent's)."""
+    children: set = getattr(multiprocessing.process, "_children", set())
+    for process in processes:
+        children.discard(process)
+
+
+def gil_enabled() -> bool:
+    """False on a free-threaded Python (3.13t, 3.14t) running without the GIL."""
+    is_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+
+    return True if is_enabled is None else is_enabled()
+
+
+def missing() -> list[str]:
+    """The names of READ that this Python does not have."""
+    executor = ProcessPoolExecutor(1)  # no worker starts before the first submit
+    try:
+        where = {
+            "ProcessPoolExecutor": executor,
+            "ProcessPoolExecutor._result_queue": result_queue(executor),
+            "threading": threading,
+            "multiprocessing.process": multiprocessing.process,
+        }
+        absent = [(what, name) for what, name in READ if not hasattr(where[what], name)]
+        return [f"{what}.{name}" for what, name in absent]
+    finally:
+        executor.shutdown()
