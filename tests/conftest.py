@@ -22,6 +22,14 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 # SIGINT ignored, and every process started from here would inherit that.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_report_header(config):
+    import pythons  # every Python here: what tests/test_matrix.py runs on
+
+    return pythons.report()
+
+
 LEFTOVER_TAG = re.compile(r"{%-? *(if|elif|else|endif|raw|endraw|for|endfor)\b")
 
 

@@ -14,8 +14,8 @@ import signal
 import subprocess
 import tomllib
 
-import pythons
 import pytest
+import pythons
 from conftest import IGNORING_CTRL_C, TESTS, processes_in_group, tool, wait_for
 from test_script_layout import script_metadata
 
@@ -78,7 +78,9 @@ def venv(python, tmp_path):
     """venv(*requirements) -> the python of a fresh virtual environment."""
     uv = tool("uv")
     if uv is None:
-        pytest.skip("uv is not installed: python -m pip install -r requirements-test.txt")
+        pytest.skip(
+            "uv is not installed: python -m pip install -r requirements-test.txt"
+        )
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
 
     def make(*requirements):
@@ -181,7 +183,9 @@ def lines_in(path) -> int:
 
 
 @pytest.mark.parametrize("pool", ["process", "thread"])
-def test_ctrl_c_and_a_killed_worker_on_each_python(render, venv, python, pool, tmp_path):
+def test_ctrl_c_and_a_killed_worker_on_each_python(
+    render, venv, python, pool, tmp_path
+):
     project = render()
     interpreter = venv(*requirements(project, "package"))
 
@@ -218,3 +222,24 @@ def test_the_private_cpython_attributes_exist_on_each_python(project, python):
     done = call(python.path, "-c", code, cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n", f"Python {python.version} lacks {done.stdout}"
+
+
+REFUSED = """
+from concurrent.futures import InterpreterPoolExecutor
+from parallel_loop.parallel import run_map
+with InterpreterPoolExecutor(2) as executor:
+    try:
+        run_map(abs, [-1], pool=executor, progress=False)
+    except ValueError as exc:
+        print(exc)
+"""
+
+
+def test_an_interpreter_pool_is_refused_with_the_reason(project, python, venv):
+    if python.tag < "3.14":
+        pytest.skip("InterpreterPoolExecutor is new in Python 3.14")
+    interpreter = venv(*requirements(project, "package"))
+    done = call(interpreter, "-c", REFUSED, cwd=project, env={"PYTHONPATH": "."})
+    assert done.returncode == 0, done.stderr
+    assert "InterpreterPoolExecutor is not supported" in done.stdout
+    assert 'pool="process"' in done.stdout and 'pool="thread"' in done.stdout

@@ -89,7 +89,9 @@ def test_the_workflow_run_steps_pass_as_written(render, kind, tmp_path):
             text=True,
             timeout=900,
         )
-        assert done.returncode == 0, f"{step}\n{done.stdout[-4000:]}{done.stderr[-3000:]}"
+        assert done.returncode == 0, (
+            f"{step}\n{done.stdout[-4000:]}{done.stderr[-3000:]}"
+        )
 
 
 def precommit_revs(project) -> dict[str, str]:

@@ -18,6 +18,7 @@ worker is left with a long batch while the others sit idle.
 
 from __future__ import annotations
 
+import concurrent.futures
 import heapq
 import logging
 import logging.handlers
@@ -462,6 +463,7 @@ def open_pool(
     settings = Settings(timeout=timeout, retry_on=tuple(retry_on), setup=setup)
     options = {"keep_going": keep_going, "on_result": on_result, "retries": retries}
     if isinstance(pool, Executor):
+        refuse_interpreter_pools(pool)
         workers = max_workers or _cpython.max_workers(pool)
         if workers is None:
             raise ValueError(
@@ -513,6 +515,20 @@ def open_pool(
             one_blas_thread.restore()
         if settings.notes:
             shutil.rmtree(settings.notes, ignore_errors=True)
+
+
+def refuse_interpreter_pools(executor: Executor) -> None:
+    """Python 3.14's InterpreterPoolExecutor is a ThreadPoolExecutor by class, but
+    pickles every call into another interpreter, where setup() and the timeout
+    watch of a thread pool cannot reach: refused, rather than run half-right."""
+    interpreters = getattr(concurrent.futures, "InterpreterPoolExecutor", ())
+    if isinstance(executor, interpreters):
+        raise ValueError(
+            "InterpreterPoolExecutor is not supported: its calls run in other "
+            "interpreters, where timeouts and setup() cannot reach. Use "
+            'pool="process" for CPU-bound work (each worker has its own GIL too), '
+            'or pool="thread" for I/O-bound work'
+        )
 
 
 class BlasThreadsPerWorker:
