@@ -308,3 +308,10 @@ def uv(tmp_path):
         return done
 
     return run_uv
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: twice the CPUs. Most tests wait on the processes they start (a
+    project's own tests, an install, a pool at work), and one worker per CPU left
+    the CPUs idle more than half the time."""
+    return 2 * (os.cpu_count() or 1)

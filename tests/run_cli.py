@@ -1,7 +1,9 @@
 """Runs a rendered project's command line with the loop body of bodies.py:
 python run_cli.py ARGS..., with the package named by $PFOR_PACKAGE and the start
 method, if any, by $PFOR_START_METHOD (_engine.START_METHOD). Tests run it in a subprocess, to send it
-signals and watch its exit code."""
+signals and watch its exit code. With $PFOR_LIKE_WINDOWS set, what Windows lacks is
+taken away first: SIGALRM, SIGHUP, pthread_sigmask, fcntl (forked workers inherit
+that, where the start method is fork)."""
 
 import importlib
 import os
@@ -10,6 +12,12 @@ import sys
 import bodies
 
 if __name__ == "__main__":
+    if os.environ.get("PFOR_LIKE_WINDOWS"):
+        import signal
+
+        for name in ("SIGALRM", "SIGHUP", "pthread_sigmask", "pthread_kill"):
+            delattr(signal, name)
+        sys.modules["fcntl"] = None  # import fcntl: ImportError
     package = os.environ["PFOR_PACKAGE"]
     engine = importlib.import_module(package + "._engine")
     engine.START_METHOD = os.environ.get("PFOR_START_METHOD") or None

@@ -94,6 +94,7 @@ def test_the_defaults(render):
             for name in (
                 "__init__",
                 "__main__",
+                "_cpython",
                 "_engine",
                 "_worker",
                 "bench",

@@ -9,6 +9,7 @@ and a worker count for this workload on this machine.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from contextlib import ExitStack
@@ -116,7 +117,7 @@ def main(argv, tasks) -> int:
     cpus = usable_cpus()
     print(f"timing {len(items)} items on {cpus} usable CPUs, {args.repeats} times each")
     if not gil_enabled():
-        print("free-threaded Python: threads run Python code in parallel too")
+        print("free-threaded Python: threads can compute at once; see if they do")
     rows = [("serial", 1, *timed(tasks, items, None, 1, args.repeats))]
     for pool in ("thread", "process"):
         for workers in worker_counts(pool, cpus):
@@ -149,42 +150,50 @@ def print_table(rows, count: int) -> None:
 
 
 def recommend(rows, count: int) -> int:
-    serial_seconds = rows[0][2]
-    print()
-    if serial_seconds < SHORTEST_SAMPLE_SECONDS:
-        print(
-            f"recommendation: none yet. {count} items take {serial_seconds:.3f} s "
-            "serially, too short to judge: sending them to workers costs about as "
-            "much. "
-            "Time more items (--sample 200), or larger ones."
-        )
-        return 0
+    """Advises from what was measured: the setting with the fewest workers within
+    CLOSE_ENOUGH of the fastest, its speedup with the range the repeats saw, and
+    how to be surer where the sample was short or that range is wide."""
+    serial_seconds, serial_spread = rows[0][2], rows[0][3]
     fastest = min(row[2] for row in rows)
-    pool, workers, seconds, _, _ = min(
+    pool, workers, seconds, spread, _ = min(
         (row for row in rows if row[2] <= fastest * CLOSE_ENOUGH),
         key=lambda row: (row[1], row[2]),
     )
+    speedup = serial_seconds / seconds
+    # The slowest and fastest speedup that the repeats' spreads allow.
+    low = max(serial_seconds - serial_spread, 0.0) / (seconds + spread)
+    high = (serial_seconds + serial_spread) / max(seconds - spread, 1e-9)
+    print()
     if pool == "serial":
         print(
             "recommendation: no pool. Starting one costs more than it saves on "
             "these items; try more or larger items, or run with --serial."
         )
-        return 0
-    why = ""
-    if pool == "thread" and not gil_enabled():
-        why = " (free-threaded Python: threads compute in parallel here)"
-    print(
-        f"recommendation: --pool {pool} --workers {workers} "
-        f"({serial_seconds / seconds:.1f}x the serial speed){why}"
-    )
-    print(
-        f'to make it the default: POOL = "{pool}" and MAX_WORKERS = {workers} in '
-        "tasks.py"
-    )
-    default = default_max_workers()
-    if pool == "process" and workers > default:
+    else:
+        why = ""
+        if pool == "thread" and not gil_enabled():
+            why = " (free-threaded Python: threads beat processes on these items)"
         print(
-            f"the default, {default} worker(s) (half the CPUs), leaves "
-            f"{workers - default} of the CPUs this work can use idle"
+            f"recommendation: --pool {pool} --workers {workers} ({speedup:.2f}x the "
+            f"serial speed; {low:.2f}x to {high:.2f}x over the repeats){why}"
+        )
+        print(
+            f'to make it the default: POOL = "{pool}" and MAX_WORKERS = {workers} '
+            "in tasks.py"
+        )
+        default = default_max_workers()
+        if pool == "process" and workers > default:
+            print(
+                f"the default, {default} worker(s) (half the CPUs), leaves "
+                f"{workers - default} of the CPUs this work can use idle"
+            )
+    if serial_seconds < SHORTEST_SAMPLE_SECONDS or (pool != "serial" and low < 1):
+        # Enough items for SHORTEST_SAMPLE_SECONDS of serial work, and more than now.
+        enough = SHORTEST_SAMPLE_SECONDS / max(serial_seconds, 1e-9)
+        more = max(2 * count, math.ceil(count * enough))
+        print(
+            f"uncertain: {count} items take {serial_seconds:.3f} s serially, too "
+            "short to be sure (sending items to workers costs about as much). Time "
+            f"more items (--sample {more}), or larger ones."
         )
     return 0

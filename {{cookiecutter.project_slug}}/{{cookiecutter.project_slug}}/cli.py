@@ -519,6 +519,9 @@ def keep_stdout_for_results():
 def run(argv=None, tasks=default_tasks) -> None:
     """The console script and `python -m` entry point."""
     threading.excepthook = quiet_stopped_pool
+    # tqdm's own lock is a multiprocessing semaphore, which os._exit below would
+    # leave behind (Python 3.14 reports it as leaked). Every bar is in this process.
+    tqdm.set_lock(threading.RLock())
     try:
         code = main(argv, tasks, keep_stdout_for_results)
         sys.stdout.flush()
