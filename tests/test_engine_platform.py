@@ -104,7 +104,7 @@ def test_bench_advises_from_a_short_sample_and_asks_for_more(project, bench, cap
     assert bench.recommend(rows, 400) == 0
     out = capsys.readouterr().out
     assert "recommendation: --pool thread --workers 2 (1.70x the serial speed" in out
-    assert "1.57x to 1.84x over the repeats" in out
+    assert "1.58x to 1.83x over the repeats" in out
     suggested = int(out.split("--sample ")[1].split(")")[0])
     assert suggested > 400  # more than was timed: 0.2 s of serial work at least
     rows[0] = ("serial", 1, 1.2, 0.01, 0)  # a sample long enough, a clear result
