@@ -34,6 +34,7 @@ DOCS = TEMPLATE / "docs"
 sys.path.insert(0, str(HERE))
 
 import contenders  # noqa: E402
+import free_threading  # noqa: E402
 import workloads  # noqa: E402
 
 PEERS = ["naive_submit", "naive_map", "tqdm_contrib", "joblib_generator", "mpire_map"]
@@ -313,6 +314,7 @@ def main() -> None:
     print(report.markdown())
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.md").write_text(report.markdown(with_plot=report.plot()))
+    free_threading.main()  # its own section of the page, from every Python build
     print(f"\nwrote {DOCS / 'benchmarks.md'} and {DOCS / 'benchmarks.png'}")
 
 

@@ -61,23 +61,19 @@ def test_the_matrices_cover_the_systems_and_pythons(workflows):
 
 # The generated workflows' `run:` steps, run as written in a fresh virtual
 # environment on this Python. (The `uses:` steps stand for what they install:
-# this Python, from setup-python, and the project, checked out.)
+# this Python, from setup-python, and the project, checked out.) The thread pool's
+# project declares what the default one does: its steps run in the same venv next.
 KINDS = {
-    "package": {},
-    "thread": {"pool": "thread"},
-    "dask": {"distributed": "dask"},
-    "script": {"layout": "script"},
+    "package": [{}, {"pool": "thread", "pattern": "submit"}],
+    "dask": [{"distributed": "dask"}],
+    "script": [{"layout": "script"}],
 }
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_the_workflow_run_steps_pass_as_written(render, kind, tmp_path):
-    project = render(ci="github", **KINDS[kind])
+def run_steps(project, venv) -> None:
     workflow = yaml.safe_load((project / ".github/workflows/tests.yml").read_text())
     steps = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
     assert steps[0].startswith("python -m pip install") and "pytest" in steps[-1]
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
     for step in steps:
@@ -92,6 +88,14 @@ def test_the_workflow_run_steps_pass_as_written(render, kind, tmp_path):
         assert done.returncode == 0, (
             f"{step}\n{done.stdout[-4000:]}{done.stderr[-3000:]}"
         )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_workflow_run_steps_pass_as_written(render, kind, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    for answers in KINDS[kind]:
+        run_steps(render(ci="github", overwrite=True, **answers), venv)
 
 
 def precommit_revs(project) -> dict[str, str]:
