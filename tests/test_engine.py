@@ -38,6 +38,18 @@ def parallel(project):
     return parallel
 
 
+@pytest.fixture(params=["forkserver", "spawn"])
+def start_cli_each_way(request, start_cli):
+    """start_cli, with the workers started by forkserver (Linux's way) and by spawn
+    (macOS's and Windows' way, and the one START_METHOD = "spawn" gives)."""
+
+    def start(*args, env=None, **options):
+        env = {"PFOR_START_METHOD": request.param, **(env or {})}
+        return start_cli(*args, env=env, **options)
+
+    return start
+
+
 def lines_in(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
@@ -51,11 +63,11 @@ def no_processes_left(group, timeout=20):
     [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
 )
 def test_a_signal_stops_fast_keeps_results_leaves_no_process(
-    make_files, tmp_path, pool, sig, code, start_cli
+    make_files, tmp_path, pool, sig, code, start_cli_each_way
 ):
     files = make_files(*["sleep 0.4"] * 40)
     out = tmp_path / "results.jsonl"
-    run = start_cli(*files, "--pool", pool, "--workers", "2", "--output", out)
+    run = start_cli_each_way(*files, "--pool", pool, "--workers", "2", "--output", out)
     wait_for(lambda: lines_in(out) >= 2)
     if sig == signal.SIGINT:
         os.killpg(run.pid, sig)  # Ctrl-C reaches every process of the terminal
@@ -71,10 +83,14 @@ def test_a_signal_stops_fast_keeps_results_leaves_no_process(
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.005, 0.01, 0.02, 0.03, 0.05])
-def test_ctrl_c_right_at_the_start(make_files, tmp_path, pool, delay, start_cli):
+def test_ctrl_c_right_at_the_start(
+    make_files, tmp_path, pool, delay, start_cli_each_way
+):
     log = tmp_path / "stderr.txt"
     with log.open("w") as stderr:
-        run = start_cli(*make_files(*["sleep 0.2"] * 10), "--pool", pool, stderr=stderr)
+        run = start_cli_each_way(
+            *make_files(*["sleep 0.2"] * 10), "--pool", pool, stderr=stderr
+        )
         wait_for(lambda: "running 10 items" in log.read_text())  # the pool starts next
         time.sleep(delay)  # any moment of the start: the outcome must not depend on it
         os.killpg(run.pid, signal.SIGINT)
@@ -206,10 +222,12 @@ def test_a_batch_that_finished_with_a_dead_worker_is_delivered(parallel):
     assert seen == {0: 1}
 
 
-def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path, start_cli):
+def test_a_dead_worker_is_reported_and_results_kept(
+    make_files, tmp_path, start_cli_each_way
+):
     files = make_files("sleep 0.05", "exit", *["sleep 0.05"] * 10)
     out = tmp_path / "results.jsonl"
-    run = start_cli(*files, "--workers", "1", "--output", out, "--no-progress")
+    run = start_cli_each_way(*files, "--workers", "1", "--output", out, "--no-progress")
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 1
     assert "a worker process died" in stderr and "unfinished: items #1" in stderr
@@ -219,8 +237,8 @@ def test_a_dead_worker_is_reported_and_results_kept(make_files, tmp_path, start_
     no_processes_left(run.pid)
 
 
-def test_fail_fast_stops_the_workers_at_once(make_files, pool, start_cli):
-    run = start_cli(
+def test_fail_fast_stops_the_workers_at_once(make_files, pool, start_cli_each_way):
+    run = start_cli_each_way(
         *make_files("fail", *["hang"] * 4), "--pool", pool, "--workers", "2"
     )
     stdout, stderr = run.communicate(timeout=60)  # the hanging items would never end
@@ -320,8 +338,8 @@ def test_results_written_to_a_file_are_not_kept_in_memory(project, tmp_path):
     assert peak < 30_000_000  # 60 MB if the results were kept until the end
 
 
-def test_a_closed_stdout_ends_the_run_quietly(make_files, pool, start_cli):
-    run = start_cli(
+def test_a_closed_stdout_ends_the_run_quietly(make_files, pool, start_cli_each_way):
+    run = start_cli_each_way(
         *make_files(*["sleep 0.05"] * 200), "--pool", pool, "--workers", "2"
     )
     first = run.stdout.readline()
