@@ -149,12 +149,25 @@ class NoTracebackForAFailedHook(logging.Filter):
         return True
 
 
+DEFAULT_MAX_WORKERS = "os.cpu_count() // 2"  # the max_workers prompt's default
+
+
+def max_workers_code(answer) -> str:
+    """The max_workers answer as Python for MAX_WORKERS: None for the default, else
+    the whole number (the pre_gen hook refuses anything else first). A filter, not
+    an answer derived in cookiecutter.json: a replay file would keep that one as it
+    was, so a corrected max_workers would render the old value."""
+    text = str(answer).strip()
+    return "None" if text == DEFAULT_MAX_WORKERS else str(int(text))
+
+
 class EscapeExtension(Extension):
-    """This template's filter and hook helper (named in cookiecutter.json)."""
+    """This template's filters and hook helper (named in cookiecutter.json)."""
 
     def __init__(self, environment):
         super().__init__(environment)
         environment.filters["toml_string"] = toml_string
+        environment.filters["max_workers_code"] = max_workers_code
         environment.globals["cookiecutter_settings"] = cookiecutter_settings
         hooks_log = logging.getLogger("cookiecutter.hooks")
         if not any(isinstance(f, NoTracebackForAFailedHook) for f in hooks_log.filters):

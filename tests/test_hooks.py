@@ -186,6 +186,24 @@ def test_a_rejected_run_says_how_to_generate_again_without_retyping(
     assert 'POOL = "thread"' in read(project / "my_tool" / "tasks.py")
 
 
+def test_the_advice_for_a_bad_worker_count_gives_the_corrected_count(
+    render, tmp_path, capfd
+):
+    with pytest.raises(FailedHookException):
+        render(max_workers="abc")
+    err = capfd.readouterr().err
+    assert "correct max_workers in that file, then run:" in err
+    command = next(line for line in err.splitlines() if line.startswith("    "))
+    saved = tmp_path / "replay" / f"{TEMPLATE.name}.json"
+    answers = json.loads(saved.read_text(encoding="utf-8"))
+    answers["cookiecutter"]["max_workers"] = "4"  # as the advice says
+    saved.write_text(json.dumps(answers), encoding="utf-8")
+    done = run("-m", *shlex.split(command))
+    assert done.returncode == 0, done.stderr
+    tasks = read(tmp_path / "out" / "parallel_loop" / "parallel_loop" / "tasks.py")
+    assert "\nMAX_WORKERS = 4\n" in tasks
+
+
 def test_answers_saved_by_another_run_are_not_offered(tmp_path, config_file, capfd):
     """A library call with a config of its own saves its answers elsewhere; the file
     the hook would name holds another run's answers and is not offered."""

@@ -27,7 +27,7 @@ POOL = "{{ cookiecutter.pool }}"
 # (parallel.default_max_workers()). On a 2-CPU machine that is 1: no speedup, so
 # try --workers 2, or `python -m {{ cookiecutter.project_slug }} bench` to measure. Threads that mostly
 # wait can be many more than the CPUs.
-MAX_WORKERS = {{ cookiecutter.__max_workers_code }}
+MAX_WORKERS = {{ cookiecutter.max_workers | max_workers_code }}
 
 # Which pattern the command line runs: "map" calls process_item(item),
 # "submit" calls process_numbered_item(index, item). See parallel.py.
