@@ -147,3 +147,29 @@ def test_the_pictures_are_made_by_the_script_and_shown(tmp_path):
         assert committed.read_bytes().startswith(b"\x89PNG"), committed
         assert f"images/{name}" in (DOCS / "concurrency-and-parallelism.md").read_text()
         assert f"docs/images/{name}" in (TEMPLATE / "README.md").read_text()
+
+
+@pytest.mark.parametrize("command", [[], ["bench"]])
+def test_the_commands_that_help_shows_run_as_shown(tmp_path, command):
+    project = Path(render(tmp_path))
+    done = run("-m", project.name, *command, "--help", cwd=project)
+    assert done.returncode == 0, done.stderr
+    usage = " ".join(done.stdout.split())
+    assert usage.startswith(
+        f"usage: python -m {project.name}{' bench' * bool(command)} "
+    )
+    if command:
+        return
+    example = re.search(r"seq 100 \| (.+?) --lines -", usage)
+    assert example is not None, usage
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    shown = subprocess.run(
+        ["bash", "-c", f"{example.group(0)} --no-progress"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path},
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert len(shown.stdout.splitlines()) == 100

@@ -85,7 +85,7 @@ def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
 
 def main(argv, tasks) -> int:
     parser = argparse.ArgumentParser(
-        prog=f"{__package__} bench",
+        prog=f"python -m {__package__} bench",
         description="Time a sample of your items serially, on threads and on "
         "processes, and recommend a pool and worker count.",
     )

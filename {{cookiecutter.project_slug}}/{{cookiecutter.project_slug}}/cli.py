@@ -64,7 +64,7 @@ class Stopped(BaseException):
 
 def parse_args(argv, tasks):
     parser = argparse.ArgumentParser(
-        prog="{{ cookiecutter.project_slug }}",
+        prog="python -m {{ cookiecutter.project_slug }}",  # the name the READMEs use
         description="Run the loop body in tasks.py over every item, in parallel. "
         "Items are the files given (directories are walked), or the lines of "
         "--lines FILE, or with neither, what tasks.items() returns.",
