@@ -171,6 +171,13 @@ def test_logs_of_the_loop_body_reach_stderr_with_the_index(
     assert len(records) == 3  # stdout: results only
 
 
+def test_serial_logs_say_which_item_too(tmp_path, start_cli):
+    run = start_cli("--lines", lines(tmp_path, "a", "log", "bb"), "--serial")
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert "item #1: WARNING: bodies: a warning from the loop body" in stderr
+
+
 @pytest.mark.parametrize("pool_and_method", [POOLS[0], POOLS[3]])
 def test_log_level_chooses_the_records_shown(tmp_path, pool_and_method, start_cli):
     listing = lines(tmp_path, "log", "info")

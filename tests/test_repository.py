@@ -2,6 +2,7 @@
 and the template's own code is lint-clean."""
 
 import re
+import subprocess
 
 from conftest import TEMPLATE, run
 
@@ -25,3 +26,21 @@ def test_the_template_code_is_ruff_clean():
     for command in (["check", "."], ["format", "--check", "."]):
         done = run("-m", "ruff", *command, cwd=TEMPLATE)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_refs_the_readme_checks_out_exist():
+    """`--checkout REF` in the README names a branch, tag or commit this repository
+    has (it has no release tags yet: a tag named there must be made first)."""
+    refs = re.findall(r"--checkout (\S+)", (TEMPLATE / "README.md").read_text())
+    assert refs
+    for ref in refs:
+        found = [
+            subprocess.run(
+                ["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
+                cwd=TEMPLATE,
+                capture_output=True,
+            ).returncode
+            == 0
+            for name in (ref, f"origin/{ref}")
+        ]
+        assert any(found), f"README: --checkout {ref}: no such ref here"

@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -166,6 +167,17 @@ def call_batch(func, first: int, items: list, numbered: bool):
             failed.append(len(outcomes))
         outcomes.append(outcome)
     return first, outcomes, time.perf_counter() - started, failed
+
+
+@contextmanager
+def running_item(index: int):
+    """Marks this thread as running item #index meanwhile (run_serial's items)."""
+    running = RUNNING.setdefault(threading.get_ident(), [None, 0.0])
+    running[0] = index
+    try:
+        yield
+    finally:
+        running[0] = None
 
 
 def current_index() -> int | None:

@@ -32,7 +32,7 @@ from functools import partial
 
 from tqdm import tqdm
 
-from . import _engine
+from . import _engine, _worker
 from ._engine import Failure, ItemError, PoolError, default_max_workers
 
 __all__ = [
@@ -103,7 +103,8 @@ def run_serial(
     results = []
     for index, item in enumerate(tqdm(items, **_engine.bar_options(progress))):
         try:
-            result = func(index, item) if numbered else func(item)
+            with _worker.running_item(index):  # its log records say item #index
+                result = func(index, item) if numbered else func(item)
         except (Exception, SystemExit) as exc:  # sys.exit() fails the item too
             result = _engine.failure_of(item, exc)
             result.index = index
