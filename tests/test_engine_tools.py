@@ -96,6 +96,32 @@ def test_the_timeline_is_drawn_and_results_stay_plain(
     assert chart.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("nowhere/run.png", "no folder"),
+        ("noext", "name a .png/.svg/.pdf file"),
+        ("folder.png", "is a directory"),
+    ],
+)
+def test_a_bad_timeline_file_is_refused_before_anything_runs(
+    cli, make_files, tmp_path, capsys, name, says
+):
+    pytest.importorskip("matplotlib")
+    done = tmp_path / "done"
+    done.mkdir()
+    files = make_files(f"done {done}")  # leaves a mark there if it runs
+    chart = tmp_path / name
+    if name == "folder.png":
+        chart.mkdir()
+    with pytest.raises(SystemExit) as exit:
+        cli.main([str(files[0]), "--timeline", str(chart)], tasks=bodies)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--timeline {chart}" in err and says in err, err
+    assert not list(done.iterdir()) and not list(tmp_path.glob("noext*"))
+
+
 def test_without_matplotlib_it_says_what_to_install(cli, monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(cli.timeline, "available", lambda: False)
     with pytest.raises(SystemExit) as exit:

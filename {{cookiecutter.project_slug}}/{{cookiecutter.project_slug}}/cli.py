@@ -33,6 +33,7 @@ from .output import (
     NotResults,
     OutputFile,
     ResultWriter,
+    cannot_write,
     label,
     record_line,
     to_json,
@@ -192,6 +193,10 @@ def check_args(args, parser) -> None:
         parser.error("give either INPUT files or --lines FILE, not both")
     if args.timeline and not timeline.available():
         parser.error(timeline.MISSING)
+    if args.timeline and args.timeline.suffix.lower() not in timeline.TYPES:
+        parser.error(f"--timeline {args.timeline}: name a {'/'.join(timeline.TYPES)} file")
+    if args.timeline and (problem := cannot_write("--timeline", args.timeline)):
+        parser.error(problem)
     if args.resume and args.output is None:
         parser.error("--resume needs --output FILE: the file to resume from")
     if args.output and not args.resume and args.output.is_file():

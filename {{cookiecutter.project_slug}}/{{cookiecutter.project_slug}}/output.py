@@ -125,6 +125,20 @@ class NotResults(Exception):
     """--resume with a file that does not hold results."""
 
 
+def cannot_write(option: str, path: Path) -> str | None:
+    """Why `option` cannot write a file at path, if it cannot: said before a run."""
+    if path.is_dir():
+        return f"{option} {path} is a directory; name a file in it"
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        return f"{option} {path}: {folder} is a file, not a folder"
+    if not folder.is_dir():
+        return f"{option} {path}: no folder {folder}; create it first"
+    if not os.access(folder, os.W_OK):
+        return f"{option} {path}: cannot write in {folder}"
+    return None
+
+
 class OutputFile:
     """--output FILE: checked before anything runs, locked against a second run,
     and on --resume rewritten to one record per finished item."""
@@ -137,17 +151,10 @@ class OutputFile:
     def check(self, inputs: list[Path]) -> str | None:
         """What is wrong with writing to this path, if anything."""
         path = self.path
-        if path.is_dir():
-            return f"--output {path} is a directory; name a file in it"
+        if problem := cannot_write("--output", path):
+            return problem
         if path.exists() and not path.is_file():
             return f"--output {path} is not a regular file (leave it out for stdout)"
-        folder = path.parent
-        if folder.exists() and not folder.is_dir():
-            return f"--output {path}: {folder} is a file, not a folder"
-        if not folder.is_dir():
-            return f"--output {path}: no folder {folder}; create it first"
-        if not os.access(folder, os.W_OK):
-            return f"--output {path}: cannot write in {folder}"
         if path.exists():
             for item in inputs:
                 if os.path.samefile(path, item):

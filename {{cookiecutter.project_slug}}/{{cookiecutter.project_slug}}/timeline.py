@@ -47,8 +47,11 @@ class Timed:
         return Span(value, worker, start, time.time())
 
 
+TYPES = (".png", ".svg", ".pdf")  # what the chart can be saved as
+
+
 def draw(spans: list[Span], path, title: str) -> None:
-    """Saves the chart to path (.png, .svg or .pdf)."""
+    """Saves the chart to path (one of TYPES)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no window: draw straight to the file
