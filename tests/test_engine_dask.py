@@ -86,6 +86,18 @@ def test_the_command_line_on_a_local_cluster(
     records = {r["index"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert [records[i].get("result") for i in range(4)] == [1, 2, None, 4]
     assert "dask pool, 2 worker(s)" in stderr and "1 failed" in stderr
+    assert "INFO" not in stderr and "distributed" not in stderr  # the default: WARNING
+
+
+def test_the_log_level_holds_for_dask_too(make_files, dask_project, start_cli):
+    files = make_files("a", "bb")
+    args = ("--pool", "dask", "--workers", "1", "--no-progress")
+    for level in ("ERROR", "INFO"):
+        run = start_cli(*files, *args, "--log-level", level, where=dask_project)
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+        shown = [line for line in stderr.splitlines() if ": distributed." in line]
+        assert bool(shown) == (level == "INFO"), stderr
 
 
 def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, start_cli):

@@ -492,7 +492,9 @@ def show_logs(level: str) -> None:
     """Sends log records of this process, and of the workers (they come here),
     to stderr: never to stdout, which carries only results."""
     root = logging.getLogger()
-    root.handlers = [LogLines()]
+    # The handler's level too: a library that sets its loggers' own levels (Dask
+    # sets INFO) would get past the root's.
+    root.handlers = [LogLines(level)]
     root.setLevel(level)
 
 
