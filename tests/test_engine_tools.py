@@ -128,3 +128,32 @@ def test_without_matplotlib_it_says_what_to_install(cli, monkeypatch, capsys, tm
         cli.main(["--timeline", str(tmp_path / "x.png")], tasks=bodies)
     assert exit.value.code == 2
     assert 'pip install -e ".[timeline]"' in capsys.readouterr().err
+
+
+def test_serial_runs_without_the_long_run_settings_of_tasks(
+    cli, make_files, monkeypatch, capsys
+):
+    # TIMEOUT = 30 in tasks.py, as the README suggests for long runs.
+    monkeypatch.setattr(bodies, "TIMEOUT", 30, raising=False)
+    monkeypatch.setattr(bodies, "RETRIES", 2, raising=False)
+    files = list(map(str, make_files("a", "bb")))
+    assert cli.main([*files, "--serial", "--no-progress"], tasks=bodies) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2
+    assert "without tasks.py's TIMEOUT and RETRIES: they need a pool" in err
+    with pytest.raises(SystemExit) as exit:  # asked for on the command line: refused
+        cli.main([*files, "--serial", "--timeout", "5"], tasks=bodies)
+    assert exit.value.code == 2
+    assert "--timeout and --retries need a pool" in capsys.readouterr().err
+
+
+def test_timeout_0_turns_the_limit_of_tasks_off_for_one_run(
+    cli, make_files, monkeypatch, capsys
+):
+    monkeypatch.setattr(bodies, "TIMEOUT", 0.2, raising=False)
+    files = list(map(str, make_files("sleep 1", "a")))
+    args = [*files, "--pool", "thread", "--no-progress", "--keep-going"]
+    assert cli.main(args, tasks=bodies) == 1  # tasks.TIMEOUT: the sleep times out
+    assert "ItemTimeout" in capsys.readouterr().out
+    assert cli.main([*args, "--timeout", "0"], tasks=bodies) == 0
+    assert "ItemTimeout" not in capsys.readouterr().out

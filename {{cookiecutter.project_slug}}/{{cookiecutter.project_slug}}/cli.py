@@ -43,8 +43,8 @@ from .sources import (
     InputError,
     load_items,
     positive_int,
-    positive_seconds,
     retry_count,
+    timeout_seconds,
 )
 
 FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
@@ -78,7 +78,24 @@ def parse_args(argv, tasks):
     add_result_options(parser.add_argument_group("results"))
     args = parser.parse_args(argv)
     check_args(args, parser)
+    long_run_settings(args, tasks)
     return args, parser
+
+
+def long_run_settings(args, tasks) -> None:
+    """--timeout and --retries, else tasks.py's TIMEOUT and RETRIES. Those are for
+    a pool: --serial, the debugging loop, runs without them (and says so)."""
+    args.tasks_long_run = bool(getattr(tasks, "TIMEOUT", None)) or bool(
+        getattr(tasks, "RETRIES", 0)
+    )
+    if args.serial:
+        args.timeout, args.retries = None, 0
+        return
+    if args.timeout is None:
+        args.timeout = getattr(tasks, "TIMEOUT", None)
+    args.timeout = args.timeout or None  # --timeout 0: no limit
+    if args.retries is None:
+        args.retries = getattr(tasks, "RETRIES", 0)
 
 
 def add_item_options(group) -> None:
@@ -131,21 +148,21 @@ def add_pool_options(group, tasks) -> None:
 
 
 def add_long_run_options(group, tasks) -> None:
+    # None: tasks.py's value, which --serial leaves out (see long_run_settings)
     group.add_argument(
         "--timeout",
-        type=positive_seconds,
-        default=getattr(tasks, "TIMEOUT", None),
+        type=timeout_seconds,
         metavar="SECONDS",
-        help="stop an item that runs longer, and record it as failed "
-        "(default: tasks.TIMEOUT, %(default)s)",
+        help="stop an item that runs longer, and record it as failed; 0: no limit "
+        f"(default: tasks.TIMEOUT, {getattr(tasks, 'TIMEOUT', None)})",
     )
     group.add_argument(
         "--retries",
         type=retry_count,
-        default=getattr(tasks, "RETRIES", 0),
         metavar="N",
         help="try an item that fails with one of tasks.RETRY_ON up to N more "
-        "times, waiting longer each time (default: tasks.RETRIES, %(default)s)",
+        "times, waiting longer each time (default: tasks.RETRIES, "
+        f"{getattr(tasks, 'RETRIES', 0)})",
     )
     group.add_argument(
         "--log-level",
@@ -460,6 +477,8 @@ def describe_run(args, count: int, workers: int, source: str) -> None:
     """One line on stderr saying how the run is set up, and how to change it."""
     if args.serial:
         how = "serially, in this process"
+        if args.tasks_long_run:
+            how += " (without tasks.py's TIMEOUT and RETRIES: they need a pool)"
     else:
         how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
         how += f" ({source})"

@@ -127,15 +127,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0 (--timeout)."""
+def timeout_seconds(text: str) -> float:
+    """An argparse type: a number of seconds from 0 up (--timeout; 0: no limit)."""
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(
-            f"must be a number of seconds above 0, not {text!r} (for example: 30)"
+            f"must be a number of seconds, or 0 for no limit, not {text!r} "
+            "(for example: 30)"
         )
     return value
 
