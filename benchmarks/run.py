@@ -290,6 +290,11 @@ def main() -> None:
         }
         func, items, pool, workers, times = workloads_to_run["overhead"]
         report.timeout_cost = measure(timed, func, items, pool, workers, times)
+        # On threads, items are timed one by one from this process: no batches.
+        report.thread_timeout_cost = {
+            "trivial": measure(timed, func, items, "thread", 2, few),
+            "1 ms": measure(timed, workloads.wait, [0.001] * 2_000, "thread", 16, few),
+        }
 
         print("scaling: 1,000 to 1,000,000 trivial items, fresh processes", flush=True)
         report.scaling = scaling(project, 3 if not args.quick else 1)
@@ -328,6 +333,7 @@ class Report:
         self.dask = {}  # workload -> {contender: median seconds}, measured apart
         self.skew = {}  # layout -> {contender: makespan / ideal}
         self.timeout_cost = {}  # contender -> median seconds, overhead workload
+        self.thread_timeout_cost = {}  # workload -> the same, on threads
 
     def overhead_us(self, name: str) -> float:
         return (self.overhead[name] - self.overhead["serial"]) / 20_000 * 1e6
@@ -409,6 +415,16 @@ class Report:
                     "1",
                     f"{self.timeout_cost[f'{name}_timeout'] / self.timeout_cost[name]:.2f}",
                 )
+                for name in OURS
+            ],
+            *[
+                (
+                    f"thread pool, {work} items, {name} with timeout=60 / without",
+                    "",
+                    "",
+                    f"{cost[f'{name}_timeout'] / cost[name]:.2f}",
+                )
+                for work, cost in self.thread_timeout_cost.items()
                 for name in OURS
             ],
             (
