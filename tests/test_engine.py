@@ -417,6 +417,41 @@ def test_a_full_disk_is_a_clear_error_and_lines_stay_whole(
     assert [json.loads(line)["index"] for line in lines] == [0, 1]  # whole lines
 
 
+@pytest.mark.parametrize("how", ["too little room", "the disk fills"])
+def test_resume_with_too_little_room_says_so_before_it_starts(
+    project, tmp_path, monkeypatch, capsys, how
+):
+    from parallel_loop import cli, output
+
+    listing = tmp_path / "lines.txt"
+    listing.write_text("a\nbb\nccc\ndddd\n")
+    out = tmp_path / "results.jsonl"
+    options = ["--no-progress", "--lines", listing, "--output", out]
+    assert cli.main([*map(str, options), "--serial"], tasks=bodies) == 0
+    before = out.read_bytes()
+    if how == "too little room":
+        usage = output.shutil.disk_usage(tmp_path)._replace(free=10)
+        monkeypatch.setattr(output.shutil, "disk_usage", lambda path: usage)
+    else:
+
+        def full(self, *args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(output.Path, "write_text", full)
+    with pytest.raises(SystemExit) as exit:
+        cli.main([*map(str, options), "--resume"], tasks=bodies)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "--resume rewrites" in err and "No space left on device" in err
+    assert f"{len(before):,} bytes beside it" in err and "Make room" in err
+    assert "Traceback" not in err
+    assert out.read_bytes() == before  # untouched
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "lines.txt",
+        "results.jsonl",
+    ]  # no .resuming file left
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_both_patterns_under_every_start_method(parallel, method, monkeypatch):
     monkeypatch.setattr(parallel._engine, "START_METHOD", method)

@@ -30,7 +30,7 @@ from ._engine import Failure, ItemError, PoolError, default_max_workers, usable_
 from ._worker import current_index
 from .output import (
     AsJson,
-    NotResults,
+    CannotResume,
     OutputFile,
     ResultWriter,
     cannot_write,
@@ -245,7 +245,7 @@ def items_to_run(output, resume: bool, items: list, parser) -> list[int]:
         finished = output.open(resume) if output else None
     except BlockingIOError as exc:
         parser.error(f"{exc}: wait for it to end, or choose another --output file")
-    except NotResults as exc:
+    except CannotResume as exc:
         output.close()
         parser.error(str(exc))
     if not finished:

@@ -13,10 +13,12 @@ structure) is that item's failure, naming what is wrong.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import datetime
 import decimal
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,8 +123,8 @@ class ResultWriter:
         self.written += 1
 
 
-class NotResults(Exception):
-    """--resume with a file that does not hold results."""
+class CannotResume(Exception):
+    """--resume with a file that does not hold results, or no room to rewrite it."""
 
 
 def cannot_write(option: str, path: Path) -> str | None:
@@ -201,7 +203,8 @@ class OutputFile:
     def keep_only_results(self) -> dict[int, object]:
         """Rewrites the file with the last result record of each index (dropping
         errors and a line cut short by a kill), atomically: a crash leaves the old
-        file. Raises NotResults for a file that is not one of ours."""
+        file. Raises CannotResume for a file that is not one of ours, or where
+        there is no room for the rewrite (said before it starts)."""
         records = {}
         with self.path.open(encoding="utf-8", errors="replace") as lines:
             for number, line in enumerate(lines, 1):
@@ -210,17 +213,29 @@ class OutputFile:
                     index = int(record["index"])
                 except (ValueError, TypeError, KeyError):
                     if line.endswith("\n"):  # not the last line, cut short
-                        raise NotResults(
+                        raise CannotResume(
                             f"{self.path} does not look like a results file (line "
                             f"{number} is not a record): choose another --output file"
                         ) from None
                     continue
                 if "result" in record:
                     records[index] = record
+        kept = "".join(to_json(records[index]) + "\n" for index in sorted(records))
         temporary = self.path.with_name(self.path.name + ".resuming")
-        with temporary.open("w", encoding="utf-8") as stream:
-            for index in sorted(records):
-                stream.write(to_json(records[index]) + "\n")
+        needed = len(kept.encode("utf-8"))
+        free = shutil.disk_usage(self.path.parent).free
+        try:
+            if needed > free:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            temporary.write_text(kept, encoding="utf-8")
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise CannotResume(
+                f"--resume rewrites {self.path} before it runs (one record per "
+                f"finished item), and could not ({exc.strerror}): that takes "
+                f"{needed:,} bytes beside it, and {free:,} are free. Make room, "
+                "then --resume again"
+            ) from None
         os.replace(temporary, self.path)
         return {index: record["item"] for index, record in records.items()}
 
