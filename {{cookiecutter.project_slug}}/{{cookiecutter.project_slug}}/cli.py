@@ -211,7 +211,8 @@ def check_args(args, parser) -> None:
     if args.timeline and not timeline.available():
         parser.error(timeline.MISSING)
     if args.timeline and args.timeline.suffix.lower() not in timeline.TYPES:
-        parser.error(f"--timeline {args.timeline}: name a {'/'.join(timeline.TYPES)} file")
+        types = "/".join(timeline.TYPES)
+        parser.error(f"--timeline {args.timeline}: name a {types} file")
     if args.timeline and (problem := cannot_write("--timeline", args.timeline)):
         parser.error(problem)
     if args.resume and args.output is None:

@@ -13,9 +13,9 @@ structure) is that item's failure, naming what is wrong.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import datetime
 import decimal
+import errno
 import json
 import os
 import shutil
