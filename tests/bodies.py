@@ -4,7 +4,8 @@ import them under any start method. Used as the `tasks` module of run_cli.py.
 Each item is a file or a line of text; what it says is what the loop body does:
 "fail" raises, "exit" kills the worker process, "sys.exit" calls sys.exit(3),
 "sleep S" waits S seconds, "print" prints to stdout, "hang" sleeps for good,
-"nested" runs a process pool of its own, "spin N" computes for N loops, "meet DIR"
+"nested" runs a process pool of its own, "regex [DIR]" holds the GIL in C code
+for good (after a mark in DIR), "spin N" computes for N loops, "meet DIR"
 waits until two items are running at once, "stuck" hangs where SIGALRM cannot
 reach it, "log" logs a warning, "info" logs an info record, "flaky DIR" fails
 twice with ConnectionError and then checks that other items finished meanwhile,
@@ -20,6 +21,7 @@ there; with $PFOR_SETUP_FAIL set, it raises.
 
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -51,6 +53,10 @@ def process_item(item):
         return sum(i * i for i in range(int(text.split()[1])))
     if text.startswith("meet "):
         meet(Path(text.split(maxsplit=1)[1]))
+    if text.startswith("regex"):  # C code that holds the GIL for good
+        if " " in text:
+            Path(text.split(maxsplit=1)[1], str(os.getpid())).touch()
+        re.match(r"(a+)+$", "a" * 40 + "b")
     if text == "stuck":
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         time.sleep(10**6)

@@ -91,6 +91,34 @@ def test_an_item_stuck_where_python_cannot_interrupt_it(tmp_path, method, start_
     assert stuck["index"] == 20 and "its worker process was replaced" in stuck["error"]
 
 
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_an_item_that_holds_the_gil_is_ended_from_outside(tmp_path, method, start_cli):
+    # A catastrophic regular expression: C code that never lets go of the GIL, so
+    # no thread of its worker can act. The main process ends that worker.
+    listing = lines(tmp_path, "a", "regex", *["bb"] * 6)
+    args = ("--lines", listing, "--timeout", "1", "--keep-going", "--workers", "2")
+    code, records, stderr = run_cli(start_cli, ("process", method), *args)
+    assert code == 1, stderr
+    assert sorted(r["index"] for r in records) == list(range(8))
+    (stuck,) = [r for r in records if "error" in r]
+    assert stuck["index"] == 1 and "its worker process was replaced" in stuck["error"]
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_an_item_that_holds_the_gil_ends_with_a_killed_main_process(
+    tmp_path, method, start_cli
+):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    listing = lines(tmp_path, f"regex {marks}")
+    env = {"PFOR_START_METHOD": method}
+    run = start_cli("--lines", listing, "--timeout", "600", env=env)
+    wait_for(lambda: any(marks.iterdir()), what="the regex to start")
+    run.kill()  # kill -9: its worker cannot see it (the GIL is held)
+    run.communicate(timeout=60)
+    wait_for(lambda: processes_in_group(run.pid) == [], what="every process to end")
+
+
 def test_retries_wait_without_blocking_other_items(
     tmp_path, pool_and_method, start_cli
 ):
@@ -195,11 +223,10 @@ def test_log_level_chooses_the_records_shown(tmp_path, pool_and_method, start_cl
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("--timeout", "0", "above 0"),
-        ("--timeout", "-1", "above 0"),
-        ("--timeout", "soon", "above 0"),
-        ("--timeout", "inf", "above 0"),
-        ("--timeout", "nan", "above 0"),
+        ("--timeout", "-1", "or 0 for no limit"),
+        ("--timeout", "soon", "or 0 for no limit"),
+        ("--timeout", "inf", "or 0 for no limit"),
+        ("--timeout", "nan", "or 0 for no limit"),
         ("--retries", "-1", "from 0 up"),
         ("--retries", "1.5", "from 0 up"),
     ],

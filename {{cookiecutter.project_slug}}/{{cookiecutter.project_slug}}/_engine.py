@@ -51,6 +51,7 @@ from . import _cpython
 from ._cpython import known_broken, worker_processes
 from ._worker import (
     RUNNING,
+    STUCK_GRACE,
     Failure,
     Settings,
     SetupFailed,
@@ -58,6 +59,8 @@ from ._worker import (
     describe,
     failure_of,
     in_worker,
+    read_slot,
+    slot_path,
     start_process_worker,
 )
 
@@ -707,7 +710,7 @@ class Pool:
         """Waits until a batch finishes (or a retry or a timeout is due), and
         handles what finished."""
         timeout: float | None = None
-        if self.settings.timeout and not self.times_in_workers():
+        if self.settings.timeout:  # late items to see, here or in worker processes
             timeout = min(0.05, self.settings.timeout / 4)
         if self.retry_at:
             due = max(0.0, self.retry_at[0][0] - time.monotonic())
@@ -722,7 +725,22 @@ class Pool:
         else:  # only retries to wait for
             time.sleep(timeout or 0.0)
         self.time_out_late_items()
+        self.end_stuck_workers()
         self.retry_due_items()
+
+    def end_stuck_workers(self) -> None:
+        """A worker process whose item is STUCK_GRACE past its timeout is stuck
+        where its SIGALRM cannot reach (a C call; one that holds the GIL stops its
+        watch thread too): ended from here, with a note naming the item, so the
+        pool breaks and is replaced (replace_stuck_worker)."""
+        if not (self.settings.timeout and self.times_in_workers()):
+            return
+        limit = self.settings.timeout + STUCK_GRACE
+        for process in worker_processes(self.executor):
+            index, started = read_slot(slot_path(self.settings.notes, process.pid))
+            if index >= 0 and time.monotonic() - started > limit:
+                Path(self.settings.notes, str(index)).touch()
+                process.kill()
 
     def look_for_an_unseen_death(self) -> None:
         """A worker that died while sending a result leaves the pool blind (see
@@ -866,7 +884,7 @@ class Pool:
         starts, and the other items that were in flight are sent again."""
         if not self.settings.notes or self.new_executor is None:
             return False
-        notes = list(Path(self.settings.notes).iterdir())
+        notes = [note for note in Path(self.settings.notes).iterdir() if note.is_file()]
         stuck = sorted(int(note.name) for note in notes)
         if not stuck:
             return False

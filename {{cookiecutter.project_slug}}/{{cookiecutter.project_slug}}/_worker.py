@@ -8,19 +8,23 @@
 
 A per-item timeout is enforced inside worker processes: a watch thread sends
 SIGALRM to an item that runs too long, which interrupts a sleep, a socket wait or
-pure Python code. An item stuck where Python cannot interrupt it (a C call) gets
-STUCK_GRACE seconds more, then the watch leaves a note and ends the process: the
-main process reads the note, records the timeout and replaces the pool.
+pure Python code. An item stuck where Python cannot interrupt it (a C call, which
+may hold the GIL and so stop the watch thread too) gets STUCK_GRACE seconds more:
+then the main process, which reads each worker's item and its start in a slot
+file here, leaves a note, ends that worker and replaces the pool.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import mmap
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import struct
+import sys
 import threading
 import time
 import traceback
@@ -30,7 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 STUCK_GRACE = 2.0  # seconds an item gets past its timeout before its process ends
-STUCK_EXIT = 75  # the exit code of a process ended for a stuck item
+# A worker process's item (-1: none) and its monotonic start, in a file it maps
+# (timed runs only): the main process reads it without this process's help.
+SLOT = struct.Struct("qd")
+slot: mmap.mmap | None = None
 
 # thread id -> [index of the item that thread runs or None, its monotonic start
 # (timed runs only)]: a list per thread, updated in place, which costs a few ns
@@ -158,10 +165,14 @@ def call_batch(func, first: int, items: list, numbered: bool):
             try:
                 if timed:
                     running[1] = time.monotonic()  # before the index: see watch()
+                    if slot is not None:
+                        SLOT.pack_into(slot, 0, index, running[1])
                 running[0] = index
                 outcome = func(index, item) if numbered else func(item)
             finally:
                 running[0] = None  # a timeout raised before here is this item's
+                if slot is not None:
+                    SLOT.pack_into(slot, 0, -1, 0.0)
         except BaseException as exc:
             outcome = failure_of(item, exc, retry_on)
             failed.append(len(outcomes))
@@ -190,13 +201,22 @@ def current_index() -> int | None:
 
 
 def watch_the_time(settings: Settings) -> None:
-    """Starts the thread that stops items that run too long in this process."""
-    global WATCHED_RUN
+    """Starts the thread that stops items that run too long in this process, and
+    opens its slot (see SLOT) for the main process."""
+    global WATCHED_RUN, slot
     WATCHED_RUN = settings.run  # a watch thread of an earlier run stops
+    slot = None
     if not settings.timeout:
         return
-    if hasattr(signal, "SIGALRM"):  # Windows has none: stuck items end the process
-        signal.signal(signal.SIGALRM, raise_timeout)
+    path = slot_path(settings.notes, os.getpid())
+    path.parent.mkdir(exist_ok=True)
+    with path.open("w+b") as file:
+        file.write(SLOT.pack(-1, 0.0))
+        file.flush()
+        slot = mmap.mmap(file.fileno(), SLOT.size)
+    if not hasattr(signal, "SIGALRM"):  # Windows: the main process ends late items
+        return
+    signal.signal(signal.SIGALRM, raise_timeout)
     main = threading.get_ident()
     threading.Thread(target=watch, args=(main, settings), daemon=True).start()
 
@@ -225,12 +245,25 @@ def watch(main: int, settings: Settings) -> None:
         late = time.monotonic() - started - timeout
         if late < 0:
             continue
-        if running != signalled and hasattr(signal, "SIGALRM"):
+        if running != signalled:
             signal.pthread_kill(main, signal.SIGALRM)
             signalled = running
-        elif late > STUCK_GRACE:  # SIGALRM could not interrupt it: a stuck C call
-            Path(settings.notes, str(index)).touch()
-            os._exit(STUCK_EXIT)
+
+
+def slot_path(notes: str, pid: int) -> Path:
+    return Path(notes, "slots", str(pid))
+
+
+def read_slot(path: Path) -> tuple[int, float]:
+    """(index, start) of the item a worker process runs, (-1, 0.0) for none: read
+    twice alike, so that a write under way is not half read."""
+    try:
+        first, second = path.read_bytes(), path.read_bytes()
+    except OSError:
+        return -1, 0.0
+    if first != second or len(first) != SLOT.size:
+        return -1, 0.0
+    return SLOT.unpack(first)
 
 
 # --- Worker processes ----------------------------------------------------------------
@@ -254,10 +287,28 @@ def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
     root.setLevel(log_level)
     # Exit when the main process dies (kill -9, out of memory): otherwise workers
     # would wait for work forever. The parent's sentinel becomes readable then.
+    # A loop body stuck in C code that holds the GIL stops that thread too: on
+    # Linux the kernel also ends this process then (end_with_parent).
     parent = multiprocessing.parent_process()
     if parent is not None and parent.sentinel is not None:
+        end_with_parent(parent.sentinel)
         watch = threading.Thread(target=exit_with, args=(parent.sentinel,), daemon=True)
         watch.start()
+
+
+def end_with_parent(sentinel: int) -> None:
+    """On Linux, asks the kernel to send this process SIGIO, whose default is to end
+    it, when the parent's end of the sentinel pipe closes (when the parent ends):
+    unlike a thread of ours, that needs no GIL. Other systems keep to the thread."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
+    if not sys.platform.startswith("linux"):  # elsewhere SIGIO's default: ignored
+        return
+    fcntl.fcntl(sentinel, fcntl.F_SETOWN, os.getpid())
+    flags = fcntl.fcntl(sentinel, fcntl.F_GETFL)
+    fcntl.fcntl(sentinel, fcntl.F_SETFL, flags | os.O_ASYNC)
 
 
 def add_item_index(record: logging.LogRecord) -> bool:
