@@ -512,8 +512,8 @@ def show_logs(level: str) -> None:
     """Sends log records of this process, and of the workers (they come here),
     to stderr: never to stdout, which carries only results."""
     root = logging.getLogger()
-    # The handler's level too: a library that sets its loggers' own levels (Dask
-    # sets INFO) would get past the root's.
+    # The handler's level too: a library that sets its own loggers' levels (a
+    # cluster's client sets INFO) would get past the root's.
     root.handlers = [LogLines(level)]
     root.setLevel(level)
 
