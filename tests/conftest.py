@@ -311,7 +311,7 @@ def uv(tmp_path):
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: three times the CPUs. Most tests wait on the processes they start
+    """`-n auto`: twice the CPUs. Most tests wait on the processes they start
     (a project's own tests, an install, a pool at work): one worker per CPU left
     the CPUs idle more than half the time."""
-    return 3 * (os.cpu_count() or 1)
+    return 2 * (os.cpu_count() or 1)

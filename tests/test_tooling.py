@@ -1,12 +1,13 @@
 """Conventions checked by tools nobody here wrote: repo-review (scientific-python's
-checks for a Python package), zizmor (GitHub Actions security) and mypy, on
-generated projects and on the template's own workflow."""
+checks for a Python package) and zizmor (GitHub Actions security), on generated
+projects and on the template's own workflow. (mypy runs as the generated workflow
+runs it: test_workflows.py.)"""
 
 import json
 import subprocess
 
 import pytest
-from conftest import TEMPLATE, run, tool
+from conftest import TEMPLATE, tool
 
 
 @pytest.fixture(params=["none", "dask"])
@@ -41,11 +42,6 @@ def test_zizmor_finds_nothing_in_the_workflows(render):
             timeout=120,
         )
         assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_mypy_passes_on_the_generated_package(package):
-    done = run("-m", "mypy", cwd=package, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_generated_project_runs_and_tests_with_uv(render, uv):
