@@ -111,6 +111,14 @@ def test_bench_advises_from_a_short_sample_and_asks_for_more(project, bench, cap
     rows[1] = ("thread", 2, 0.706, 0.01, 0)
     bench.recommend(rows, 400)
     assert "uncertain" not in capsys.readouterr().out
+    # As measured on 3.14t beside two busy loops: a speedup, but all over the place.
+    rows[0] = ("serial", 1, 3.154, 0.940, 0)
+    rows[1] = ("thread", 2, 1.444, 0.664, 0)
+    rows[2:] = [("process", 1, 5.800, 1.733, 0), ("process", 2, 3.756, 1.092, 0)]
+    bench.recommend(rows, 16)
+    out = capsys.readouterr().out
+    assert "uncertain: the repeats varied from 1.05x to 5.25x" in out
+    assert "--repeats 7" in out and "--sample 32" in out
 
 
 def test_bench_names_the_settings_to_change(project, make_files, capsys):

@@ -32,6 +32,8 @@ CLOSE_ENOUGH = 1.10
 # A sample whose serial run is shorter than this is over before the workers have
 # much to do: too short to judge from.
 SHORTEST_SAMPLE_SECONDS = 0.2
+# A speedup whose range over the repeats is wider than this factor says too little.
+WIDE_RANGE = 1.5
 
 
 def worker_counts(pool: str, cpus: int) -> list[int]:
@@ -187,7 +189,7 @@ def recommend(rows, count: int) -> int:
                 f"the default, {default} worker(s) (half the CPUs), leaves "
                 f"{workers - default} of the CPUs this work can use idle"
             )
-    if serial_seconds < SHORTEST_SAMPLE_SECONDS or (pool != "serial" and low < 1):
+    if serial_seconds < SHORTEST_SAMPLE_SECONDS:
         # Enough items for SHORTEST_SAMPLE_SECONDS of serial work, and more than now.
         enough = SHORTEST_SAMPLE_SECONDS / max(serial_seconds, 1e-9)
         more = max(2 * count, math.ceil(count * enough))
@@ -195,5 +197,11 @@ def recommend(rows, count: int) -> int:
             f"uncertain: {count} items take {serial_seconds:.3f} s serially, too "
             "short to be sure (sending items to workers costs about as much). Time "
             f"more items (--sample {more}), or larger ones."
+        )
+    elif pool != "serial" and (low < 1 or high > WIDE_RANGE * low):
+        print(
+            f"uncertain: the repeats varied from {low:.2f}x to {high:.2f}x (a busy "
+            "machine, or items that differ a lot): time again with more repeats "
+            f"(--repeats 7) or more items (--sample {2 * count})."
         )
     return 0
