@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -184,6 +185,7 @@ def lines_in(path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, /proc")
 @pytest.mark.parametrize("pool", ["process", "thread"])
 def test_ctrl_c_and_a_killed_worker_on_each_python(
     render, venv, python, pool, tmp_path

@@ -90,6 +90,7 @@ def run_steps(project, venv) -> None:
         )
 
 
+@pytest.mark.skipif(os.name == "nt", reason="the steps run in bash, from venv/bin")
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_workflow_run_steps_pass_as_written(render, kind, tmp_path):
     venv = tmp_path / "venv"
