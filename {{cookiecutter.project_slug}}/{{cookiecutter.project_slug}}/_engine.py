@@ -51,7 +51,6 @@ from . import _cpython
 from ._cpython import known_broken, worker_processes
 from ._worker import (
     RUNNING,
-    STUCK_GRACE,
     Failure,
     Settings,
     SetupFailed,
@@ -86,6 +85,9 @@ RETRY_MAX_DELAY = 30.0
 # A pool notices a dead worker within milliseconds; one it has not noticed after
 # this many seconds never will (see end_workers).
 DEAD_WORKER_GRACE = 2.0
+# Seconds an item gets past its timeout, for SIGALRM to stop it, before this process
+# ends its worker (see Pool.end_stuck_workers).
+STUCK_GRACE = 2.0
 # How worker processes start: None picks forkserver, or spawn (see process_context).
 # "fork" starts faster and shares the main process's memory, at fork's risks.
 START_METHOD: str | None = None

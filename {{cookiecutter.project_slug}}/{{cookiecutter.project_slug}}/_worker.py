@@ -9,7 +9,7 @@
 A per-item timeout is enforced inside worker processes: a watch thread sends
 SIGALRM to an item that runs too long, which interrupts a sleep, a socket wait or
 pure Python code. An item stuck where Python cannot interrupt it (a C call, which
-may hold the GIL and so stop the watch thread too) gets STUCK_GRACE seconds more:
+may hold the GIL and so stop the watch thread too) gets _engine.STUCK_GRACE more:
 then the main process, which reads each worker's item and its start in a slot
 file here, leaves a note, ends that worker and replaces the pool.
 """
@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-STUCK_GRACE = 2.0  # seconds an item gets past its timeout before its process ends
 # A worker process's item (-1: none) and its monotonic start, in a file it maps
 # (timed runs only): the main process reads it without this process's help.
 SLOT = struct.Struct("qd")
