@@ -8,6 +8,7 @@ declared dependencies, and runs the project in place (as its tests do)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -161,6 +162,18 @@ def test_each_kind_of_project_on_each_python(render, venv, python, kind, tmp_pat
     assert done.stdout == "ok\n"
 
 
+CTRL_C_CALL = """
+import os, time
+from {module} import run_map
+try:
+    run_map(time.sleep, [0.1, 60], pool="{pool}", max_workers=2, progress=False,
+            on_result=lambda index, result: print("first result", flush=True))
+except KeyboardInterrupt:
+    print("KeyboardInterrupt reached the caller", flush=True)
+    os._exit(0)  # not waiting for the item still asleep on a thread
+"""
+
+
 def start_cli(interpreter, project, *args):
     """The package's command line with the loop bodies of bodies.py (run_cli.py)."""
     path = os.pathsep.join([str(project), str(TESTS)])
@@ -205,6 +218,22 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
     assert f"interrupted: {lines_in(out)} of 40 items finished" in stderr
     assert "Traceback" not in stderr and "leaked" not in stderr, stderr
     wait_for(lambda: processes_in_group(run.pid) == [], what="the processes to end")
+
+    # A library call, Ctrl-C'd just as it starts to wait for a long item, where a
+    # wait with no end can miss it (free-threaded Python): it is seen, each time.
+    for attempt in range(3):
+        code = CTRL_C_CALL.format(module=f"{project.name}.parallel", pool=pool)
+        run = subprocess.Popen([interpreter, "-c", code], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=project,
+                               start_new_session=True)  # fmt: skip
+        try:
+            assert run.stdout.readline() == "first result\n", run.stderr.read()
+            os.killpg(run.pid, signal.SIGINT)
+            stdout, stderr = run.communicate(timeout=30)  # not the 60 s item
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.pid, signal.SIGKILL)
+        assert stdout == "KeyboardInterrupt reached the caller\n", (attempt, stderr)
     if pool == "thread":
         return
 

@@ -88,6 +88,10 @@ DEAD_WORKER_GRACE = 2.0
 # Seconds an item gets past its timeout, for SIGALRM to stop it, before this process
 # ends its worker (see Pool.end_stuck_workers).
 STUCK_GRACE = 2.0
+# The longest this thread waits at once. A wait with no end can miss a Ctrl-C on
+# free-threaded Python: its locks spin before they sleep, and a signal that comes
+# during the spin does not wake them (seen on 3.14t).
+LONGEST_WAIT = 0.5
 # How worker processes start: None picks forkserver, or spawn (see process_context).
 # "fork" starts faster and shares the main process's memory, at fork's risks.
 START_METHOD: str | None = None
@@ -718,8 +722,7 @@ class Pool:
             due = max(0.0, self.retry_at[0][0] - time.monotonic())
             timeout = due if timeout is None else min(timeout, due)
         if self.in_flight:
-            if timeout is None and isinstance(self.executor, ProcessPoolExecutor):
-                timeout = DEAD_WORKER_GRACE / 2  # to see a death the pool missed
+            timeout = LONGEST_WAIT if timeout is None else min(timeout, LONGEST_WAIT)
             done = wait(self.in_flight, timeout, FIRST_COMPLETED).done
             if not done:
                 self.look_for_an_unseen_death()
