@@ -5,9 +5,11 @@ Every line is strict JSON. Besides what JSON holds (dict with string keys, list,
 tuple, str, int, float, bool, None), results may hold: objects with tolist() or
 item() (numpy arrays and numbers: written as their values), paths (as strings),
 sets (as sorted lists), dates and times (ISO 8601), Decimal and UUID (as
-strings), dataclasses (as dicts). A result that cannot be written faithfully (NaN,
-infinity, other types, keys that are not strings, a circular or too-deep
-structure) is that item's failure, naming what is wrong.
+strings), dataclasses (as dicts). Dict keys are written as strings, as JSON has
+it ({1: "a"} as {"1": "a"}). A result that cannot be written faithfully (NaN,
+infinity, other types, keys JSON cannot name, two keys written alike such as 1
+and "1", a circular or too-deep structure) is that item's failure, naming what is
+wrong.
 """
 
 from __future__ import annotations
@@ -56,6 +58,27 @@ def to_json(value) -> str:
     return json.dumps(value, default=plain, allow_nan=False)
 
 
+def repeated_key(value) -> str | None:
+    """A key that two keys of one dict would both be written as ({1: .., "1": ..},
+    {True: .., "true": ..}), or None. Call it on a value to_json took: no cycles."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if not all(isinstance(key, str) for key in value):
+                names = [k if isinstance(k, str) else json.dumps(k) for k in value]
+                for name in names:
+                    if names.count(name) > 1:
+                        return name
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = dataclasses.fields(value)
+            stack.extend(getattr(value, field.name) for field in fields)
+    return None
+
+
 def label(item):
     """How an item is named in the output: a path or a string as it is, a short
     JSON-able item as itself, anything else described in a few words."""
@@ -84,12 +107,15 @@ class AsJson:
     def __call__(self, *args) -> str:
         result = self.func(*args)
         try:
-            return to_json(result)
+            text = to_json(result)
+            if (key := repeated_key(result)) is not None:
+                raise ValueError(f"two keys of one dict would both be {key!r}")
         except (TypeError, ValueError, RecursionError) as exc:
             raise ResultNotJSON(
                 f"the result cannot be written as JSON ({exc}): return plain data "
                 "(see the README), or convert it in process_item"
             ) from None
+        return text
 
 
 def record_line(index: int, item, outcome, attempts: int | None = None) -> str:
