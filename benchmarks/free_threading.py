@@ -120,7 +120,7 @@ def table(results: dict) -> str:
         "the serial loop ran slower than the same loop on a worker thread. On this "
         "2-vCPU machine, the same free-threaded thread run has measured anywhere "
         "from 1.1x to 2.2x from one run to the next, while processes held about "
-        "1.5x to 2.1x: measure your own items with `python -m <package> bench`. "
+        "1.4x to 2.1x: measure your own items with `python -m <package> bench`. "
         "The demo's shared big-int constants are not what slows a slow run: "
         "fnv_own_constants, which shares none, varies as much.",
     ]
