@@ -80,6 +80,8 @@ def process_item(item):
         import multiprocessing
 
         return multiprocessing.current_process().name
+    if text.startswith("getenv "):
+        return os.environ.get(text.split()[1])
     if text == "pid":
         return os.getpid()
     if text == "watches":
@@ -138,6 +140,11 @@ def setup():
         Path(
             os.environ["PFOR_SETUP_DIR"], f"{worker_id()}-{time.monotonic_ns()}"
         ).touch()
+
+
+def mark_setup(folder: str) -> None:
+    """A setup() that leaves one mark per call in folder: WORKER-WHEN."""
+    Path(folder, f"{worker_id()}-{time.monotonic_ns()}").touch()
 
 
 def flaky(folder: Path):

@@ -1,5 +1,6 @@
 """The guide's code samples run, and print what the guide says they print."""
 
+import functools
 import json
 import os
 import re
@@ -173,3 +174,129 @@ def test_the_commands_that_help_shows_run_as_shown(tmp_path, command):
     )
     assert shown.returncode == 0, shown.stderr
     assert len(shown.stdout.splitlines()) == 100
+
+
+def test_the_bench_sample_is_what_bench_prints_for_its_figures(project, monkeypatch):
+    """workers.md shows bench's output: its table's figures, run through bench's own
+    table and advice, print the sample exactly."""
+    (sample,) = [
+        code
+        for language, code in blocks(DOCS / "workers.md")
+        if language == "text" and code.startswith("pool     workers")
+    ]
+    rows = []
+    for line in sample.splitlines()[1:]:
+        if not line.strip() or line.startswith("note:"):
+            break
+        pool, workers, median, spread, *_ = line.split()
+        rows.append((pool, int(workers), float(median[:-1]), float(spread[:-1]), 0))
+    monkeypatch.syspath_prepend(project)
+    from parallel_loop import bench
+
+    monkeypatch.setattr(bench, "default_max_workers", lambda: 1)  # 2 CPUs
+    monkeypatch.setattr(bench, "gil_enabled", lambda: True)
+    printed = []
+    monkeypatch.setattr("builtins.print", lambda *args: printed.append(" ".join(args)))
+    bench.print_table(rows, 20)
+    bench.recommend(rows, 20)
+    assert "\n".join(printed).strip("\n") + "\n" == sample
+
+
+def test_the_samples_for_your_items_give_what_the_page_says(tmp_path, monkeypatch):
+    """your-items.md's items() from a CSV file and from a database, and its loop
+    body for URLs, on a file, a database and a web server of their own."""
+    import http.server
+    import sqlite3
+    import threading
+
+    found = [code for language, code in blocks(DOCS / "your-items.md")
+             if language == "python"]  # fmt: skip
+    csv_sample, sql_sample, url_sample = (
+        next(code for code in found if word in code)
+        for word in ("csv.DictReader", "sqlite3", "urlopen")
+    )
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rows.csv").write_text("id,url\n7,https://example.org/a\n")
+    with sqlite3.connect("jobs.db") as db:
+        db.execute("CREATE TABLE jobs (id INTEGER, done INTEGER)")
+        db.executemany("INSERT INTO jobs VALUES (?, ?)", [(1, 0), (2, 1), (3, 0)])
+    db.close()
+
+    def defined(code, name):
+        names = {}
+        exec(code, names)  # the sample as a module of yours would hold it
+        return names[name]
+
+    assert defined(csv_sample, "items")() == [
+        {"id": "7", "url": "https://example.org/a"}
+    ]
+    assert sorted(defined(sql_sample, "items")()) == [1, 3]  # the ones not done
+
+    (tmp_path / "page.html").write_bytes(b"x" * 1234)
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)
+    )
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/page.html"
+        result = defined(url_sample, "process_item")(url)
+        server.shutdown()
+    assert result == {"status": 200, "bytes": 1234}
+
+
+def test_the_logging_sample_names_the_worker_that_wrote_each_line(project, tmp_path):
+    (code,) = [code for language, code in blocks(DOCS / "pitfalls.md")
+               if language == "python" and "%(processName)s" in code]  # fmt: skip
+    script = tmp_path / "sample.py"
+    script.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": project},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()  # logging writes to stderr
+    assert len(lines) == 2, done.stderr
+    for line, item in zip(sorted(lines, key=len), ["a", "bb"], strict=True):
+        assert re.fullmatch(rf"\w*Process-\d+ working on {item}", line), line
+
+
+def piped_samples():
+    """Every `printf ... | python -m <package> ...` line of a shell block in the docs
+    and the package's README, with the ```text block after it, if any."""
+    pages = [*sorted(DOCS.glob("*.md")), TEMPLATE / "{{cookiecutter.project_slug}}" / "README.md"]  # fmt: skip
+    for page in pages:
+        found = blocks(page)
+        for number, (language, code) in enumerate(found):
+            line = code.strip()
+            if language != "sh" or not line.startswith("printf ") or "\n" in line:
+                continue
+            for name in ("{{ cookiecutter.project_slug }}", "<package>"):
+                line = line.replace(name, "parallel_loop")
+            after = found[number + 1] if number + 1 < len(found) else ("", "")
+            shown = after[1] if after[0] == "text" else None
+            yield pytest.param(line, shown, id=f"{page.stem}: {line[:40]}")
+
+
+def test_the_docs_pipe_lines_into_the_command_line():
+    assert len(list(piped_samples())) >= 2
+
+
+@pytest.mark.parametrize(("line", "shown"), list(piped_samples()))
+def test_a_piped_sample_prints_what_the_page_shows(project, line, shown):
+    done = subprocess.run(
+        ["bash", "-c", line.replace("python ", f"{shlex.quote(sys.executable)} ", 1)],
+        cwd=project,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(record["index"] for record in records) == list(range(len(records)))
+    if shown is not None:  # the same lines; their order is the order items finished
+        assert sorted(done.stdout.splitlines()) == sorted(shown.splitlines())

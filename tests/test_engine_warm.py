@@ -1,15 +1,18 @@
 """A process pool kept between runs of the library functions (WarmPool): reused
 while it is whole, never after a failure, closed when idle."""
 
+import functools
 import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import bodies
 import pytest
-from conftest import wait_for
+from conftest import TESTS, processes_in_group, wait_for
 
 
 @pytest.fixture
@@ -181,3 +184,77 @@ def test_a_timeout_watch_of_an_earlier_run_leaves_a_kept_worker_alone(start_scri
     assert run.returncode == 0, stderr
     assert stdout == "[9]\n"
     assert "Exception in thread" not in stderr, stderr
+
+
+def test_setup_runs_again_in_kept_workers_at_each_run(engine, tmp_path):
+    _engine, parallel = engine
+    setup = functools.partial(bodies.mark_setup, str(tmp_path))
+    run = {"max_workers": 1, "progress": False, "setup": setup}
+    first = parallel.run_map(bodies.process_item, ["pid"] * 4, **run)
+    second = parallel.run_map(bodies.process_item, ["pid"] * 4, **run)
+    assert set(first) == set(second)  # the same kept worker
+    (worker,) = set(first)
+    marks = [path.name for path in tmp_path.iterdir()]
+    assert len([mark for mark in marks if mark.startswith(f"{worker}-")]) == 2
+
+
+KEPT_THEN_EXIT = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import bodies
+from parallel_loop.parallel import run_map
+if __name__ == "__main__":
+    run_map(bodies.process_item, ["pid"] * 8, max_workers=2, progress=False)
+    print(os.getpgrp(), flush=True)  # then Python exits, with the pool kept
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups")
+def test_kept_workers_end_when_the_program_exits(project, tmp_path):
+    script = tmp_path / "caller.py"
+    script.write_text(KEPT_THEN_EXIT.format(tests=str(TESTS)))
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=project,  # parallel_loop is found here
+        env={**os.environ, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,  # its own group: what it leaves can be counted
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    group = int(done.stdout)
+    wait_for(lambda: processes_in_group(group) == [], what="the kept workers to end")
+
+
+@pytest.mark.parametrize("pattern", ["run_map", "run_submit"])
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_on_result_is_called_in_the_callers_thread(engine, pattern, pool):
+    _engine, parallel = engine
+    threads = set()
+    body = bodies.process_item if pattern == "run_map" else bodies.indexed_square
+    items = ["a"] * 6 if pattern == "run_map" else list(range(6))
+    run = getattr(parallel, pattern)
+    run(body, items, pool=pool, max_workers=2, progress=False,
+        on_result=lambda index, result: threads.add(threading.get_ident()))  # fmt: skip
+    assert threads == {threading.get_ident()}
+
+
+def test_new_workers_see_the_environment_of_the_first_process_pool(engine, monkeypatch):
+    """As threads-and-processes.md says: with a forkserver, workers are forked from
+    a server started with the first process pool, and keep its environment."""
+    _engine, parallel = engine
+    parallel.run_map(bodies.process_item, ["a"], max_workers=1, progress=False)
+    monkeypatch.setenv("PFOR_SET_LATER", "now")
+    run = {"max_workers": 2, "progress": False}  # a new pool, not the kept one
+    (on_thread,) = parallel.run_map(bodies.process_item, ["getenv PFOR_SET_LATER"],
+                                    pool="thread", **run)  # fmt: skip
+    (in_worker,) = parallel.run_map(
+        bodies.process_item, ["getenv PFOR_SET_LATER"], **run
+    )
+    assert on_thread == "now"
+    if _engine.process_context().get_start_method() == "forkserver":
+        assert in_worker is None
+    else:  # spawn (Windows): a new worker starts from the environment as it is
+        assert in_worker == "now"

@@ -3,6 +3,7 @@ nothing of the package."""
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -104,6 +105,17 @@ def test_the_default_script(render):
     check_results(done)
     assert "running 40 items: map pattern, process pool" in done.stderr
     assert "(half the CPUs: try --workers N)" in done.stderr
+    assert "40/40" in done.stderr  # the bar, on stderr
+    quiet = subprocess.run(  # "TQDM_DISABLE=1 hides the bar"
+        [sys.executable, "parallel_loop.py", "--workers", "2"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
+    check_results(quiet)
+    assert "40/40" not in quiet.stderr and "it/s" not in quiet.stderr
     for workers in ("0", "four"):
         done = run_script(project, "--workers", workers)
         assert (
@@ -117,7 +129,6 @@ def test_the_default_script(render):
     for command in (
         "python parallel_loop.py",
         "uv run parallel_loop.py",
-        "pipx run parallel_loop.py",
         "python -m pytest",
         "layout=package",
         "parallel_loop/tasks.py",

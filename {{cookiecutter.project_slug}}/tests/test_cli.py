@@ -16,8 +16,10 @@ from pathlib import Path, PurePosixPath
 import fake_tasks
 import pytest
 
+from {{ cookiecutter.project_slug }} import _engine
+from {{ cookiecutter.project_slug }} import cli as cli_module
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.output import label, to_json
+from {{ cookiecutter.project_slug }}.output import AsJson, ResultNotJSON, label, to_json
 from {{ cookiecutter.project_slug }}.sources import collect_files
 
 
@@ -160,6 +162,7 @@ def unwritable(item):
         "object": object(),
         "vector": Vector(),
         "plain": {"a": [1, 2.5, None, True]},
+        "keys alike": [{"x": {True: 1, "true": 2}}],  # both would be "true"
     }[item]
 
 
@@ -202,6 +205,7 @@ def test_every_line_is_strict_json_and_unwritable_results_are_failures(
     monkeypatch.setattr(fake_tasks, "process_item", unwritable)
     listing = tmp_path / "kinds.txt"
     names = ["plain", "nan", "inf", "tuple key", "circular", "deep", "object", "vector"]
+    names.append("keys alike")
     listing.write_text("\n".join(names))
     flags = ["--keep-going"] if keep_going else []
     assert cli("--lines", listing, "--pool", "thread", "--workers", "1", *flags) == 1
@@ -212,9 +216,10 @@ def test_every_line_is_strict_json_and_unwritable_results_are_failures(
         assert "item #1 (nan) failed: ResultNotJSON" in err
         return
     assert found[7] == list(range(2000))
-    for index in range(1, 7):
+    for index in [*range(1, 7), 8]:
         assert "cannot be written as JSON" in found[index], found[index]
-    assert "6 failed" in err
+    assert "would both be 'true'" in found[8]
+    assert "7 failed" in err
 
 
 def test_a_failing_item_stops_the_run_and_says_which(make_files, capsys, pool):
@@ -418,3 +423,111 @@ def test_an_unreadable_directory_is_reported_and_fails_the_run(
     assert [r["result"] for r in records(out)] == [1] and "Permission denied" in err
     assert cli(locked) == 1  # nothing could be read: nothing to do, and a failure
     assert "nothing to do" in capsys.readouterr().err
+
+
+def test_tasks_max_workers_sets_the_count_and_the_default_says_so(
+    tmp_path, capsys, monkeypatch
+):
+    meeting = threading.Barrier(3, timeout=30)
+
+    def meet(item):
+        meeting.wait()  # BrokenBarrierError unless three items run at once
+        return 1
+
+    monkeypatch.setattr(fake_tasks, "process_item", meet)
+    monkeypatch.setattr(fake_tasks, "MAX_WORKERS", 3)
+    listing = tmp_path / "three.txt"
+    listing.write_text("a\nb\nc\n")
+    assert cli("--lines", listing, "--pool", "thread") == 0
+    assert "3 worker(s) (tasks.MAX_WORKERS)" in capsys.readouterr().err
+
+    monkeypatch.setattr(fake_tasks, "MAX_WORKERS", None)
+    monkeypatch.setattr(cli_module, "default_max_workers", lambda: 1)
+    monkeypatch.setattr(fake_tasks, "process_item", len)
+    assert cli("--lines", listing, "--pool", "thread") == 0
+    err = capsys.readouterr().err
+    assert "1 worker(s) (the default: half the CPUs; try --workers N)" in err
+
+
+def flaky(item):
+    """Fails with a LookupError the first two times it sees an item."""
+    seen = Path(item)
+    tries = int(seen.read_text() or 0) + 1
+    seen.write_text(str(tries))
+    if tries <= 2:
+        raise LookupError(f"try {tries}")
+    return tries
+
+
+@pytest.mark.parametrize("retry_on", [(LookupError,), (ConnectionError,)])
+def test_tasks_retries_and_retry_on_reach_the_command_line(
+    tmp_path, capsys, monkeypatch, retry_on
+):
+    monkeypatch.setattr(fake_tasks, "process_item", flaky)
+    monkeypatch.setattr(fake_tasks, "RETRIES", 2, raising=False)
+    monkeypatch.setattr(fake_tasks, "RETRY_ON", retry_on, raising=False)
+    item = tmp_path / "counts.txt"
+    item.write_text("")
+    code = cli(item, "--pool", "thread", "--keep-going")
+    (record,) = records(capsys.readouterr().out)
+    if retry_on == (LookupError,):  # tried 3 times: the third time it works
+        assert code == 0 and record["result"] == 3 and record["attempts"] == 3
+    else:  # not an error to retry: it fails at once
+        assert code == 1 and record["error"].startswith("LookupError: try 1")
+        assert record["attempts"] == 1
+
+
+def test_no_progress_turns_the_bar_off(make_files, capsys, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    files = make_files("a", "bb", "ccc")
+    assert main([*map(str, files), "--pool", "thread"], tasks=fake_tasks) == 0
+    assert "3/3" in capsys.readouterr().err  # the bar, as it ends
+    assert cli(*files, "--pool", "thread") == 0  # cli() passes --no-progress
+    assert "3/3" not in capsys.readouterr().err
+
+
+def test_files_and_lines_together_are_a_usage_error(make_files, tmp_path, capsys):
+    listing = tmp_path / "list.txt"
+    listing.write_text("a\n")
+    err = usage_error(capsys, *make_files("a"), "--lines", listing)
+    assert "not both" in err
+
+
+def test_the_command_line_keeps_no_workers(make_files, capsys):
+    assert cli(*make_files("a", "bb")) == 0  # a process pool
+    assert _engine.WarmPool.kept is None  # "runs once and keeps nothing"
+
+
+def test_dict_keys_are_written_as_strings_and_never_twice():
+    written = AsJson(lambda: {3: "a", 2.5: "b", True: "c", None: "d", "e": 5})()
+    assert json.loads(written) == {
+        "3": "a",
+        "2.5": "b",
+        "true": "c",
+        "null": "d",
+        "e": 5,
+    }
+    alike = [{1: "a", "1": "b"}, [{None: 1, "null": 2}], Point(1, {2: 0, "2": 1})]
+    for result in alike:
+        with pytest.raises(ResultNotJSON, match="two keys of one dict would both be"):
+            AsJson(lambda value=result: value)()
+
+
+def test_serial_runs_the_loop_body_in_this_process(make_files, capsys, monkeypatch):
+    monkeypatch.setattr(fake_tasks, "process_item", lambda item: os.getpid())
+    assert cli(*make_files("a", "bb"), "--serial") == 0
+    assert set(by_index(capsys.readouterr().out).values()) == {os.getpid()}
+
+
+def test_the_command_line_reads_every_item_before_the_first_runs(capsys, monkeypatch):
+    read = []
+
+    def items():
+        for item in ["a", "bb", "ccc"]:
+            read.append(item)
+            yield item
+
+    monkeypatch.setattr(fake_tasks, "items", items)
+    monkeypatch.setattr(fake_tasks, "process_item", lambda item: len(read))
+    assert cli("--pool", "thread") == 0
+    assert set(by_index(capsys.readouterr().out).values()) == {3}

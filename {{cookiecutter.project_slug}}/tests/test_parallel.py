@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import pytest
 
@@ -52,6 +52,10 @@ def indexed_fail_every_7th(index, x):
     return fail_every_7th(x)
 
 
+def identity(x):
+    return id(x)
+
+
 def run(pattern, func, items, **options):
     options.setdefault("progress", False)
     if pattern == "map":
@@ -60,6 +64,7 @@ def run(pattern, func, items, **options):
         square: indexed_square,
         fail_on_7: indexed_fail_on_7,
         fail_every_7th: indexed_fail_every_7th,
+        identity: lambda index, x: id(x),
     }.get(func, func)
     return run_submit(func, items, **options)
 
@@ -181,6 +186,33 @@ def test_an_executor_of_your_own_can_run_them(pattern):
             9,
             16,
         ]  # still open
+
+
+def test_a_thread_pool_shares_the_items_it_is_given(pattern):
+    items = [[number] for number in range(20)]
+    on_threads = run(pattern, identity, items, pool="thread", max_workers=2)
+    assert on_threads == [id(item) for item in items]  # the very objects: no copies
+
+
+class ExecutorOfUnknownSize(Executor):
+    """Like Dask's executor: Python cannot tell how many items it runs at once."""
+
+    def __init__(self):
+        self.threads = ThreadPoolExecutor(2)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self.threads.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.threads.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def test_an_executor_of_unknown_size_needs_max_workers(pattern):
+    with ExecutorOfUnknownSize() as executor:
+        with pytest.raises(ValueError, match="pass max_workers with an executor"):
+            run(pattern, square, range(4), pool=executor)
+        options = {"pool": executor, "max_workers": 2}
+        assert run(pattern, square, range(4), **options) == [0, 1, 4, 9]
 
 
 def test_bad_pool_or_worker_count_is_explained():
