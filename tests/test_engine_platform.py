@@ -67,7 +67,14 @@ def test_worker_processes_get_one_blas_thread_unless_set(project, monkeypatch):
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
-    assert run_map(blas_threads, [1], max_workers=1, progress=False) == [("1", "1")]
+    meanwhile = []  # this process's, while the pool runs: a numpy imported now gets 1
+
+    def note(index, result):
+        meanwhile.append(os.environ.get("OMP_NUM_THREADS"))
+
+    run = {"max_workers": 1, "progress": False}
+    assert run_map(blas_threads, [1], on_result=note, **run) == [("1", "1")]
+    assert meanwhile == ["1"]
     assert "OMP_NUM_THREADS" not in os.environ  # this process's is left as it was
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own choice stays
     assert run_map(blas_threads, [1], pool="thread", progress=False) == [("3", None)]
@@ -86,6 +93,15 @@ def run_bench(project, capsys, *args):
 
     assert main(["bench", *map(str, args)], tasks=bodies) == 0
     return capsys.readouterr().out
+
+
+def test_bench_times_the_lines_of_a_file(project, tmp_path, capsys):
+    listing = tmp_path / "items.txt"
+    listing.write_text("a\nbb\nccc\n")
+    out = run_bench(
+        project, capsys, "--lines", listing, "--sample", "2", "--repeats", "1"
+    )
+    assert "timing 2 items" in out and "recommendation:" in out
 
 
 def test_bench_says_when_a_sample_is_too_short(project, make_files, capsys):

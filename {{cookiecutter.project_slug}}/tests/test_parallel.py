@@ -195,7 +195,7 @@ def test_a_thread_pool_shares_the_items_it_is_given(pattern):
 
 
 class ExecutorOfUnknownSize(Executor):
-    """Like Dask's executor: Python cannot tell how many items it runs at once."""
+    """Like a cluster's executor: Python cannot tell how many items it runs at once."""
 
     def __init__(self):
         self.threads = ThreadPoolExecutor(2)
