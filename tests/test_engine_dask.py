@@ -115,6 +115,16 @@ def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, star
     assert "Traceback" not in stderr
     wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
 
+    # --resume runs the rest, on Dask too, with the same bar.
+    args = ("--pool", "dask", "--workers", "2", "--output", out, "--resume")
+    run = start_cli(*files, *args, where=dask_project, env={"TQDM_DISABLE": None})
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert f"running {20 - finished} items" in stderr
+    assert f"{20 - finished}/{20 - finished} [" in stderr  # the bar, as it ends
+    indexes = [json.loads(line)["index"] for line in out.read_text().splitlines()]
+    assert sorted(indexes) == list(range(20))  # each item once
+
 
 @contextmanager
 def separate_cluster(project, importable: bool):
