@@ -66,10 +66,12 @@ def repeated_key(value) -> str | None:
         value = stack.pop()
         if isinstance(value, dict):
             if not all(isinstance(key, str) for key in value):
-                names = [k if isinstance(k, str) else json.dumps(k) for k in value]
-                for name in names:
-                    if names.count(name) > 1:
+                names: set[str] = set()
+                for key in value:
+                    name = key_name(key)
+                    if name in names:
                         return name
+                    names.add(name)
             stack.extend(value.values())
         elif isinstance(value, (list, tuple)):
             stack.extend(value)
@@ -77,6 +79,15 @@ def repeated_key(value) -> str | None:
             fields = dataclasses.fields(value)
             stack.extend(getattr(value, field.name) for field in fields)
     return None
+
+
+def key_name(key) -> str:
+    """A dict key as json.dumps writes it (one it took: str, int, float, bool, None)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    return float.__repr__(key) if isinstance(key, float) else int.__repr__(key)
 
 
 def label(item):
