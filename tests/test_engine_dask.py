@@ -109,7 +109,7 @@ def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, star
     wait_for(lambda: out.exists() and out.read_text().count("\n") >= 2)
     os.killpg(run.pid, signal.SIGINT)
     stdout, stderr = run.communicate(timeout=60)
-    assert run.returncode == 130
+    assert run.returncode == 130, stderr
     finished = out.read_text().count("\n")
     assert f"interrupted: {finished} of 20 items finished" in stderr
     assert "Traceback" not in stderr
@@ -124,6 +124,50 @@ def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, star
     assert f"{20 - finished}/{20 - finished} [" in stderr  # the bar, as it ends
     indexes = [json.loads(line)["index"] for line in out.read_text().splitlines()]
     assert sorted(indexes) == list(range(20))  # each item once
+
+
+CTRL_C_IN_A_DEL = """
+import os, signal, threading, time
+import distributed
+from dask_loop import dask_pool
+from dask_loop.parallel import run_map
+
+original, deleted = distributed.Future.__del__, []
+
+
+def ctrl_c_as_it_is_let_go(future):
+    if threading.current_thread() is threading.main_thread():
+        deleted.append(future.key)
+        if len(deleted) == 2:  # the Ctrl-C comes while a __del__ runs here
+            os.kill(os.getpid(), signal.SIGINT)
+    original(future)
+
+
+distributed.Future.__del__ = ctrl_c_as_it_is_let_go
+try:
+    with dask_pool.open_executor(2, None) as executor:
+        run_map(time.sleep, [0.2] * 20, pool=executor, max_workers=2, progress=False)
+except KeyboardInterrupt:
+    print("interrupted after", len(deleted), flush=True)
+    os._exit(130)
+print("not interrupted:", len(deleted), flush=True)
+"""
+
+
+def test_a_ctrl_c_that_comes_in_a_dask_futures_del_is_not_lost(dask_project):
+    # Python drops a KeyboardInterrupt raised inside a __del__ method (it prints
+    # "Exception ignored"), and Dask's futures have one.
+    env = {**os.environ, "PYTHONPATH": str(dask_project)}
+    run = subprocess.run(
+        [sys.executable, "-c", CTRL_C_IN_A_DEL],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 130, run.stdout + run.stderr
+    assert "interrupted after 2" in run.stdout
+    assert "Exception ignored" not in run.stderr
 
 
 @contextmanager

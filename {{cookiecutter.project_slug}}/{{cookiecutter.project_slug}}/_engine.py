@@ -669,6 +669,7 @@ class Pool:
         self.kept_workers = False  # the executor's workers come from a run before
         self.death_seen_at: float | None = None  # of a worker the pool missed
         self.not_read: int | None = None  # the first item not yet read, if any
+        self.let_go: list[Future] = []  # finished futures, dropped in let_go_of()
 
     def submit(self, fn, *args):
         """executor.submit(fn, *args), tracked, with the pool's errors explained."""
@@ -715,6 +716,7 @@ class Pool:
     def wait_a_little(self) -> None:
         """Waits until a batch finishes (or a retry or a timeout is due), and
         handles what finished."""
+        self.let_go_of_finished_futures()
         timeout: float | None = None
         if self.settings.timeout:  # late items to see, here or in worker processes
             timeout = min(0.05, self.settings.timeout / 4)
@@ -732,6 +734,14 @@ class Pool:
         self.time_out_late_items()
         self.end_stuck_workers()
         self.retry_due_items()
+
+    def let_go_of_finished_futures(self) -> None:
+        """A Dask future's __del__ runs where its last reference goes, often in this
+        thread, and Python drops a KeyboardInterrupt raised inside a __del__: so
+        finished futures are let go here, with Ctrl-C held until they are gone."""
+        if self.let_go:
+            with ctrl_c_held():
+                self.let_go.clear()
 
     def end_stuck_workers(self) -> None:
         """A worker process whose item is STUCK_GRACE past its timeout is stuck
@@ -767,6 +777,7 @@ class Pool:
         futures = set(futures)
         if futures and self.settings.notes and self.pool_broke(futures):
             futures |= wait(self.in_flight).done  # all of them fail with it
+        self.let_go.extend(futures)
         done, broken, lost = [], None, []
         for future in futures:
             first = self.in_flight.pop(future)
@@ -864,6 +875,7 @@ class Pool:
             late = [f for f in late if now - started[self.in_flight[f]] > timeout]
         else:  # on a cluster: from when it was sent
             late = [f for f, at in self.submitted_at.items() if now - at > timeout]
+        self.let_go.extend(late)
         for future in late:
             first = self.in_flight.pop(future)
             self.submitted_at.pop(future, None)
