@@ -736,9 +736,9 @@ class Pool:
         self.retry_due_items()
 
     def let_go_of_finished_futures(self) -> None:
-        """A Dask future's __del__ runs where its last reference goes, often in this
-        thread, and Python drops a KeyboardInterrupt raised inside a __del__: so
-        finished futures are let go here, with Ctrl-C held until they are gone."""
+        """Python drops a KeyboardInterrupt raised inside a __del__ method, and a
+        cluster's futures have one, which runs in this thread as the last of them
+        goes: so finished futures are let go here, with Ctrl-C held meanwhile."""
         if self.let_go:
             with ctrl_c_held():
                 self.let_go.clear()
