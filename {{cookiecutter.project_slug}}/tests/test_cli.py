@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 import fake_tasks
 import pytest
 
-from {{ cookiecutter.project_slug }} import _engine
 from {{ cookiecutter.project_slug }} import cli as cli_module
 from {{ cookiecutter.project_slug }}.cli import main
 from {{ cookiecutter.project_slug }}.output import AsJson, ResultNotJSON, label, to_json
@@ -491,11 +490,6 @@ def test_files_and_lines_together_are_a_usage_error(make_files, tmp_path, capsys
     listing.write_text("a\n")
     err = usage_error(capsys, *make_files("a"), "--lines", listing)
     assert "not both" in err
-
-
-def test_the_command_line_keeps_no_workers(make_files, capsys):
-    assert cli(*make_files("a", "bb")) == 0  # a process pool
-    assert _engine.WarmPool.kept is None  # "runs once and keeps nothing"
 
 
 def test_dict_keys_are_written_as_strings_and_never_twice():

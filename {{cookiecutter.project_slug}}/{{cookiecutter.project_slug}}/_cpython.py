@@ -8,8 +8,6 @@ missing() on that version, where the matrix runs it on every Python it supports.
 
 from __future__ import annotations
 
-import atexit
-import multiprocessing.process
 import sys
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -23,8 +21,6 @@ READ = [
     ("ProcessPoolExecutor", "_shutdown_thread"),
     ("ProcessPoolExecutor", "_max_workers"),
     ("ProcessPoolExecutor._result_queue", "_writer"),
-    ("threading", "_register_atexit"),
-    ("multiprocessing.process", "_children"),
 ]
 
 
@@ -59,19 +55,6 @@ def max_workers(executor: Executor) -> int | None:
     return getattr(executor, "_max_workers", None)
 
 
-def at_exit_before_futures(function) -> None:
-    """Runs function at exit before concurrent.futures' own exit hook joins its
-    threads (threading._register_atexit, that hook's way in since Python 3.9)."""
-    getattr(threading, "_register_atexit", atexit.register)(function)
-
-
-def forget_child_processes(processes: list) -> None:
-    """multiprocessing would join these at exit (in a forked child: the parent's)."""
-    children: set = getattr(multiprocessing.process, "_children", set())
-    for process in processes:
-        children.discard(process)
-
-
 def gil_enabled() -> bool:
     """False on a free-threaded Python (3.13t, 3.14t) running without the GIL."""
     is_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+
@@ -85,8 +68,6 @@ def missing() -> list[str]:
         where = {
             "ProcessPoolExecutor": executor,
             "ProcessPoolExecutor._result_queue": result_queue(executor),
-            "threading": threading,
-            "multiprocessing.process": multiprocessing.process,
         }
         absent = [(what, name) for what, name in READ if not hasattr(where[what], name)]
         return [f"{what}.{name}" for what, name in absent]

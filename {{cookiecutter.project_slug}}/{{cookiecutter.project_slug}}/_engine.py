@@ -210,15 +210,8 @@ def check_picklable(func) -> None:
         ) from exc
 
 
-KEPT_WORKERS_HINT = (
-    " This run's workers were kept from an earlier run in this process: if you "
-    "edited or reloaded the loop body's module since, they still run the old "
-    "one; restart Python."
-)
-
-
 @contextmanager
-def pool_errors(unfinished, kept_workers=False):
+def pool_errors(unfinished):
     """Turns the errors of the pool itself into PoolErrors that say what to do.
 
     Items' own exceptions never get here (call_batch catches them in the worker),
@@ -234,7 +227,7 @@ def pool_errors(unfinished, kept_workers=False):
             f"{unfinished()}. Results finished so far are kept. Try fewer "
             "workers (--workers 1) if memory ran out, --serial to see the "
             "problem in this process, and --resume with --output to continue "
-            "where the run stopped." + (KEPT_WORKERS_HINT if kept_workers else "")
+            "where the run stopped."
         ) from None
     except Exception as exc:
         raise PoolError(
@@ -306,20 +299,13 @@ class WorkerLogs:
     """Log records of worker processes travel on a queue to this process, where
     they go through its own logging (the command line shows them on stderr)."""
 
-    STARTED = "started"  # not a record: see __init__
-
     def __init__(self, context):
         self.queue = context.Queue()
-        # A queue starts its feeder thread at its first put in this process. Make
-        # that put now: close() puts too, maybe at exit, where Python 3.12 refuses
-        # to start a thread ("can't create new thread at interpreter shutdown").
-        self.queue.put(self.STARTED)
         self.listener = logging.handlers.QueueListener(self.queue, self)
         self.listener.start()
 
     def handle(self, record: logging.LogRecord) -> None:
-        if record != self.STARTED:
-            logging.getLogger(record.name).handle(record)
+        logging.getLogger(record.name).handle(record)
 
     def close(self) -> None:
         self.listener.stop()
@@ -344,109 +330,6 @@ def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Execu
     )
 
 
-class WarmPool:
-    """The process pool of a run that ended well, kept for the next run in this
-    process with the same settings: starting worker processes costs tens of
-    milliseconds each time (joblib keeps its workers too). It is closed after
-    IDLE_SECONDS without a run, and at exit; a run that fails or is interrupted
-    ends its workers instead. The command line runs once, and keeps nothing.
-
-    Nothing is kept with the fork start method (a forked worker holds this
-    process's memory as it was when it started: the next run would see old
-    globals), nor in a worker process or another multiprocessing child (it ends
-    without the clean-up that ends kept workers, and would wait for them)."""
-
-    IDLE_SECONDS = 60.0
-    lock = threading.Lock()  # guards kept and timer
-    closing = threading.Lock()  # held while a kept pool closes: exit waits for it
-    kept: tuple | None = None  # (key, executor, logs)
-    timer: threading.Timer | None = None
-
-    @staticmethod
-    def allowed() -> bool:
-        forked = process_context().get_start_method() == "fork"
-        return not forked and multiprocessing.parent_process() is None
-
-    @staticmethod
-    def key(workers: int) -> tuple:
-        """What the workers were started with: a kept pool must match it."""
-        level = logging.getLogger().getEffectiveLevel()
-        blas = tuple(os.environ.get(name) for name in BlasThreadsPerWorker.NAMES)
-        method = process_context().get_start_method()
-        return (workers, method, level, blas)
-
-    @classmethod
-    def pop(cls) -> tuple | None:
-        """The kept (key, executor, logs), no longer kept; its timer stopped."""
-        with cls.lock:
-            kept, cls.kept = cls.kept, None
-            if cls.timer is not None:
-                cls.timer.cancel()
-        return kept
-
-    @classmethod
-    def take(cls, key: tuple) -> tuple:
-        """(executor, logs) of the kept pool if it matches key and still works,
-        else (None, None)."""
-        kept = cls.pop()
-        if kept is not None and kept[0] == key and still_works(kept[1]):
-            return kept[1:]
-        if kept is not None:
-            close_pool(*kept[1:])
-        return None, None
-
-    @classmethod
-    def keep(cls, key: tuple, executor: Executor, logs: WorkerLogs) -> None:
-        if cls.IDLE_SECONDS <= 0:
-            close_pool(executor, logs)
-            return
-        timer = threading.Timer(cls.IDLE_SECONDS, cls.close)
-        timer.daemon = True
-        with cls.lock:
-            earlier, cls.kept = cls.kept, (key, executor, logs)
-            if cls.timer is not None:
-                cls.timer.cancel()
-            cls.timer = timer
-        timer.start()
-        if earlier is not None:  # two runs at once in two threads
-            close_pool(*earlier[1:])
-
-    @classmethod
-    def close(cls) -> None:
-        with cls.closing:
-            kept = cls.pop()
-            if kept is not None:
-                close_pool(*kept[1:])
-
-    @classmethod
-    def forget(cls) -> None:
-        """In a child made by os.fork(): the kept pool is the parent's."""
-        cls.lock, cls.closing = threading.Lock(), threading.Lock()
-        kept, cls.kept, cls.timer = cls.kept, None, None
-        if kept is not None:  # multiprocessing would try to join them at exit
-            _cpython.forget_child_processes(worker_processes(kept[1]))
-
-
-# At exit, before concurrent.futures' own exit hook (which would race a close under
-# way).
-_cpython.at_exit_before_futures(WarmPool.close)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=WarmPool.forget)
-
-
-def still_works(executor: Executor) -> bool:
-    """A kept pool whose worker died while it waited (killed, out of memory) is
-    not used again."""
-    alive = all(process.is_alive() for process in worker_processes(executor))
-    return alive and not known_broken(executor)
-
-
-def close_pool(executor: Executor, logs: WorkerLogs | None) -> None:
-    executor.shutdown()
-    if logs is not None:
-        logs.close()
-
-
 @contextmanager
 def open_pool(
     pool="process",
@@ -458,14 +341,12 @@ def open_pool(
     retries=0,
     retry_on=RETRY_ON,
     setup=None,
-    keep_warm=True,
 ):
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (a cluster's, or one of yours), which is left running.
 
     timeout: seconds an item may run; retries: how many more times an item that
     failed with one of retry_on is tried; setup: run once in each worker first.
-    keep_warm: a process pool is kept for the next run (see WarmPool).
     On an error or Ctrl-C, queued work is cancelled and worker processes are
     ended at once, instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
@@ -486,37 +367,26 @@ def open_pool(
         check_not_starting_a_worker()
     if timeout and pool == "process":
         settings.notes = tempfile.mkdtemp(prefix="timeouts-")
-    warm = keep_warm and pool == "process" and WarmPool.allowed()
-    logs = one_blas_thread = pool_of_batches = key = None
+    logs = one_blas_thread = pool_of_batches = None
     try:
         with ctrl_c_held():  # queues hold semaphores: no half-made pool
-            one_blas_thread = BlasThreadsPerWorker() if pool == "process" else None
-            key = WarmPool.key(workers) if warm else None
-            executor, logs = WarmPool.take(key) if key else (None, None)
-            if pool == "process" and logs is None:
+            if pool == "process":  # first: the workers get its settings
+                one_blas_thread = BlasThreadsPerWorker()
                 logs = WorkerLogs(process_context())
 
             def new_executor():
                 with ctrl_c_held():
                     return make_executor(pool, workers, logs)
 
-            # after BlasThreadsPerWorker: the workers get its settings
-            kept = executor is not None
-            executor = executor or new_executor()
+            executor = new_executor()
             pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
-            pool_of_batches.kept_workers = kept
         yield pool_of_batches
     except BaseException:
         if pool_of_batches is not None:
             stop_now(pool_of_batches.executor)  # the one in use: it may be a new one
         raise
-    else:
-        if key is not None and logs is not None:
-            with ctrl_c_held():  # a pool kept without its logs would lose them
-                WarmPool.keep(key, pool_of_batches.executor, logs)
-                logs = None  # kept with its pool
-        else:  # a thread that runs on past its timeout is not waited for
-            pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
+    else:  # a thread that runs on past its timeout is not waited for
+        pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
     finally:
         if logs is not None:
             logs.close()
@@ -666,7 +536,6 @@ class Pool:
         self.waiting: dict[int, list] = {}  # first -> [outcomes, retries to come]
         self.home: dict[int, tuple[int, int]] = {}  # retried index -> (first, offset)
         self.abandoned = False  # an item timed out on a thread that runs on
-        self.kept_workers = False  # the executor's workers come from a run before
         self.death_seen_at: float | None = None  # of a worker the pool missed
         self.not_read: int | None = None  # the first item not yet read, if any
         self.let_go: list[Future] = []  # finished futures, dropped in let_go_of()
@@ -678,7 +547,7 @@ class Pool:
             if self.call[0] is not None and not self.in_flight:
                 if not isinstance(self.executor, ThreadPoolExecutor):
                     check_picklable(self.call[0])  # say early what is wrong
-        with pool_errors(self.describe_unfinished, self.kept_workers), ctrl_c_held():
+        with pool_errors(self.describe_unfinished), ctrl_c_held():
             future = self.executor.submit(in_worker, self.settings, fn, *args)
         self.in_flight[future] = args[1] if fn is call_batch else None
         if self.settings.timeout:
@@ -802,7 +671,7 @@ class Pool:
         if first_failure is not None and not self.keep_going:
             raise ItemError(first_failure)
         if broken is not None and not self.replace_stuck_worker(lost):
-            with pool_errors(self.describe_unfinished, self.kept_workers):
+            with pool_errors(self.describe_unfinished):
                 raise broken
 
     def settle(self, first: int, outcomes: list, failed: list) -> Failure | None:
@@ -909,7 +778,6 @@ class Pool:
             note.unlink()
         stop_now(self.executor)
         self.executor = self.new_executor()
-        self.kept_workers = False
         error = (
             f"timed out after {self.settings.timeout:g} s (stuck where Python "
             "could not interrupt it: its worker process was replaced)"

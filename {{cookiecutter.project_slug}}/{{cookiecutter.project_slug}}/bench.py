@@ -15,14 +15,8 @@ import time
 from contextlib import ExitStack
 
 from ._cpython import gil_enabled
-from ._engine import (
-    BlasThreadsPerWorker,
-    Failure,
-    default_max_workers,
-    open_pool,
-    usable_cpus,
-)
-from .parallel import run_map, run_serial
+from ._engine import BlasThreadsPerWorker, Failure, default_max_workers, usable_cpus
+from .parallel import reusable_pool, run_map, run_serial
 from .sources import InputError, load_items, positive_int
 
 # A setting at most this much slower than the fastest, with fewer workers, is
@@ -68,8 +62,7 @@ def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
                 return run_serial(tasks.process_item, items, **options)
 
         else:
-            opened = open_pool(pool, workers, keep_warm=False)
-            warm = stack.enter_context(opened).executor
+            warm = stack.enter_context(reusable_pool(pool, workers))
             run_map(tasks.process_item, items[:workers], pool=warm, **options)
 
             def run_once():

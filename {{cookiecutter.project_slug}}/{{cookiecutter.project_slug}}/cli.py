@@ -400,7 +400,6 @@ class Run:
             "retries": args.retries,
             "retry_on": getattr(self.tasks, "RETRY_ON", _engine.RETRY_ON),
             "setup": setup,
-            "keep_warm": False,  # this run is the process's only one
         }
         with (
             open_executor(args, workers) as pool,

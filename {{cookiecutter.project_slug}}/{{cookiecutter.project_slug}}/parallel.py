@@ -15,8 +15,8 @@ Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
 and the others run on. on_result(index, result) is called, in this thread, as each
 item finishes. Items travel to the workers in batches, which _engine.py sizes.
-Worker processes take tens of milliseconds to start, so after a run that ended
-well they are kept for the next run in this process, for up to a minute.
+Each run starts its own workers and ends them; to share workers between runs
+(processes take tens of milliseconds to start), see reusable_pool.
 
 For long runs, both also take (see docs/long-runs.md):
     timeout=SECONDS   an item that runs longer fails with ItemTimeout
@@ -28,6 +28,7 @@ For long runs, both also take (see docs/long-runs.md):
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from functools import partial
 
 from tqdm import tqdm
@@ -40,6 +41,7 @@ __all__ = [
     "ItemError",
     "PoolError",
     "default_max_workers",
+    "reusable_pool",
     "run_map",
     "run_serial",
     "run_submit",
@@ -92,6 +94,20 @@ def run_submit(
             future = executor.submit(_engine.call_batch, func, index, batch, True)
             future.add_done_callback(partial(advance_bar, len(batch)))
         return executor.results()
+
+
+@contextmanager
+def reusable_pool(pool="process", max_workers=None):
+    """Workers that several runs share: pass what this yields as pool= to run_map
+    or run_submit. setup() runs again at the start of each run. The workers keep
+    the code they imported: after you edit or reload the loop body, open a new one.
+
+        with reusable_pool(max_workers=4) as workers:
+            squares = run_map(square, numbers, pool=workers)
+            cubes = run_map(cube, numbers, pool=workers)
+    """
+    with _engine.open_pool(pool, max_workers) as opened:
+        yield opened.executor
 
 
 def run_serial(

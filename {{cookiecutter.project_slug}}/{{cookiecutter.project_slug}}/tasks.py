@@ -78,8 +78,8 @@ def setup():
     """Runs once in each worker, before its first item: open a database connection
     or an HTTP session, or load a model, and keep it in a module-level variable for
     process_item to use. (Once per process on the process pool, once per thread on
-    the thread pool, once per run on workers kept from an earlier run: make it safe
-    to repeat.) If it raises, the run stops and says so."""
+    the thread pool, once per run on workers that runs share: make it safe to
+    repeat.) If it raises, the run stops and says so."""
 
 
 def items():
