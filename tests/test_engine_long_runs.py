@@ -270,10 +270,10 @@ def test_the_library_takes_timeout_retries_and_setup(project, pool):
 
 
 def test_retries_wait_longer_each_time(project, monkeypatch):
-    from parallel_loop import _engine
+    from parallel_loop import _outcomes
     from parallel_loop.parallel import run_map
 
-    monkeypatch.setattr(_engine, "RETRY_DELAY", 0.2)
+    monkeypatch.setattr(_outcomes, "RETRY_DELAY", 0.2)
     monkeypatch.setattr(random, "uniform", lambda low, high: low)  # jitter: x0.5
     started = []
 
@@ -297,10 +297,10 @@ def test_retries_wait_longer_each_time(project, monkeypatch):
 def test_items_tried_again_keep_their_place_in_the_results(
     project, monkeypatch, pattern
 ):
-    from parallel_loop import _engine
+    from parallel_loop import _outcomes
     from parallel_loop.parallel import run_map, run_submit
 
-    monkeypatch.setattr(_engine, "RETRY_DELAY", 0.01)
+    monkeypatch.setattr(_outcomes, "RETRY_DELAY", 0.01)
     failed_once = set()
 
     def fails_once_in_ten(item):  # in the middle of batches of many items

@@ -10,9 +10,9 @@ import pytest
 
 @pytest.fixture
 def engine(project):
-    from parallel_loop import _engine
+    from parallel_loop import _pools
 
-    return _engine
+    return _pools
 
 
 def write(root, files):

@@ -92,8 +92,13 @@ def test_the_defaults(render):
             for name in (
                 "__init__",
                 "__main__",
+                "_batches",
                 "_cpython",
+                "_ending_workers",
                 "_engine",
+                "_errors",
+                "_outcomes",
+                "_pools",
                 "_worker",
                 "bench",
                 "cli",

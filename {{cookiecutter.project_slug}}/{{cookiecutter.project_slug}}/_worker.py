@@ -9,7 +9,7 @@
 A per-item timeout is enforced inside worker processes: a watch thread sends
 SIGALRM to an item that runs too long, which interrupts a sleep, a socket wait or
 pure Python code. An item stuck where Python cannot interrupt it (a C call, which
-may hold the GIL and so stop the watch thread too) gets _engine.STUCK_GRACE more:
+may hold the GIL and so stop the watch thread too) gets _ending_workers.STUCK_GRACE more:
 then the main process, which reads each worker's item and its start in a slot
 file here, leaves a note, ends that worker and replaces the pool.
 """
@@ -270,11 +270,11 @@ def read_slot(path: Path) -> tuple[int, float]:
 
 def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
     """Runs first in each worker process."""
-    os.environ.update(environment)  # BLAS threads: see _engine.BlasThreadsPerWorker
+    os.environ.update(environment)  # BLAS threads: see _pools.BlasThreadsPerWorker
     # Ctrl-C reaches every process of the terminal. The main process handles it and
     # stops the workers; without this, each would print a KeyboardInterrupt too.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # blocked while we started: _engine
+    if hasattr(signal, "pthread_sigmask"):  # blocked while we started: _ending_workers
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # A forked worker inherits the main process's SIGTERM handler: just end.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

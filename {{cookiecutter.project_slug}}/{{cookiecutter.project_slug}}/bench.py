@@ -15,7 +15,8 @@ import time
 from contextlib import ExitStack
 
 from ._cpython import gil_enabled
-from ._engine import BlasThreadsPerWorker, Failure, default_max_workers, usable_cpus
+from ._pools import BlasThreadsPerWorker, default_max_workers, usable_cpus
+from ._worker import Failure
 from .parallel import reusable_pool, run_map, run_serial
 from .sources import InputError, load_items, positive_int
 

@@ -24,10 +24,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import _engine, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
+from . import _pools, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
 from . import tasks as default_tasks
-from ._engine import Failure, ItemError, PoolError, default_max_workers, usable_cpus
-from ._worker import current_index
+from ._ending_workers import ctrl_c_held
+from ._engine import Pool
+from ._errors import ItemError, PoolError
+from ._outcomes import RETRY_ON
+from ._pools import default_max_workers, open_pool, usable_cpus
+from ._worker import Failure, current_index
 from .output import (
     AsJson,
     CannotResume,
@@ -38,7 +42,7 @@ from .output import (
     record_line,
     to_json,
 )
-from .parallel import run_serial
+from .parallel import bar_options, run_serial
 from .sources import (
     InputError,
     load_items,
@@ -49,9 +53,9 @@ from .sources import (
 
 FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
 {%- if cookiecutter.distributed == "dask" %}
-POOLS = (*_engine.POOLS, "dask")
+POOLS = (*_pools.POOLS, "dask")
 {%- else %}
-POOLS = _engine.POOLS
+POOLS = _pools.POOLS
 {%- endif %}
 
 
@@ -317,7 +321,7 @@ class Run:
         self.failures: list[Failure] = []
         self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
         self.bar: tqdm | None = None
-        self.executor: _engine.Pool | None = None  # counts the attempts of retries
+        self.executor: Pool | None = None  # counts the attempts of retries
 
     def on_result(self, position: int, outcome) -> None:
         """Called in this thread as each item finishes: writes its line."""
@@ -332,7 +336,7 @@ class Run:
                 tqdm.write(outcome.describe(), file=sys.stderr)
         attempts = None
         if self.args.retries and self.executor is not None:
-            attempts = self.executor.attempts.pop(position, 1)
+            attempts = self.executor.outcomes.attempts.pop(position, 1)
         self.writer.write(record_line(index, self.items[index], outcome, attempts))
         if self.bar is not None:
             self.bar.update()
@@ -348,10 +352,10 @@ class Run:
         started = time.perf_counter()
         for signum in STOP_SIGNALS:
             signal.signal(signum, raise_stopped)
-        bar_options = _engine.bar_options(not args.no_progress)
+        bar_settings = bar_options(not args.no_progress)
         try:
-            with _engine.ctrl_c_held():  # a half-made bar complains at exit
-                self.bar = tqdm(total=len(self.todo), **bar_options)
+            with ctrl_c_held():  # a half-made bar complains at exit
+                self.bar = tqdm(total=len(self.todo), **bar_settings)
             with self.bar:
                 self.run_items(func, todo_items, workers)
         except ItemError as exc:
@@ -398,12 +402,12 @@ class Run:
             "on_result": self.on_result,
             "timeout": args.timeout,
             "retries": args.retries,
-            "retry_on": getattr(self.tasks, "RETRY_ON", _engine.RETRY_ON),
+            "retry_on": getattr(self.tasks, "RETRY_ON", RETRY_ON),
             "setup": setup,
         }
         with (
             open_executor(args, workers) as pool,
-            _engine.open_pool(pool, workers, **options) as executor,
+            open_pool(pool, workers, **options) as executor,
         ):
             self.executor = executor
             executor.stream(func, items, numbered)

@@ -14,7 +14,7 @@ threads overlap their waiting. You may also pass an executor of your own.
 Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
 and the others run on. on_result(index, result) is called, in this thread, as each
-item finishes. Items travel to the workers in batches, which _engine.py sizes.
+item finishes. Items travel to the workers in batches: see _engine.py.
 Each run starts its own workers and ends them; to share workers between runs
 (processes take tens of milliseconds to start), see reusable_pool.
 
@@ -27,14 +27,17 @@ For long runs, both also take (see docs/long-runs.md):
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import contextmanager
 from functools import partial
 
 from tqdm import tqdm
 
-from . import _engine, _worker
-from ._engine import Failure, ItemError, PoolError, default_max_workers
+from . import _worker
+from ._errors import ItemError, PoolError
+from ._pools import default_max_workers, open_pool
+from ._worker import Failure, call_batch, failure_of
 
 __all__ = [
     "Failure",
@@ -62,9 +65,9 @@ def run_map(
     """Pattern 1, map-with-tqdm: [func(item) for item in items], in parallel."""
     items = list(items)  # executor.map needs them all, and tqdm their number
     options = {"keep_going": keep_going, "on_result": on_result, **long_run}
-    with _engine.open_pool(pool, max_workers, **options) as executor:
+    with open_pool(pool, max_workers, **options) as executor:
         results = executor.map(func, items)  # in input order, as they finish
-        return list(tqdm(results, total=len(items), **_engine.bar_options(progress)))
+        return list(tqdm(results, total=len(items), **bar_options(progress)))
 
 
 def run_submit(
@@ -81,7 +84,7 @@ def run_submit(
     """Pattern 2, submit-with-callback: [func(index, item) for index, item in
     enumerate(items)], in parallel. Reads items lazily: a generator works."""
     total = len(items) if hasattr(items, "__len__") else None
-    bar = tqdm(total=total, **_engine.bar_options(progress))
+    bar = tqdm(total=total, **bar_options(progress))
     bar_lock = threading.Lock()  # done-callbacks run in the pool's threads
 
     def advance_bar(batch_size, future):
@@ -89,9 +92,9 @@ def run_submit(
             bar.update(batch_size)
 
     options = {"keep_going": keep_going, "on_result": on_result, **long_run}
-    with bar, _engine.open_pool(pool, max_workers, **options) as executor:
+    with bar, open_pool(pool, max_workers, **options) as executor:
         for index, batch in executor.batches(items, total):
-            future = executor.submit(_engine.call_batch, func, index, batch, True)
+            future = executor.submit(call_batch, func, index, batch, True)
             future.add_done_callback(partial(advance_bar, len(batch)))
         return executor.results()
 
@@ -106,7 +109,7 @@ def reusable_pool(pool="process", max_workers=None):
             squares = run_map(square, numbers, pool=workers)
             cubes = run_map(cube, numbers, pool=workers)
     """
-    with _engine.open_pool(pool, max_workers) as opened:
+    with open_pool(pool, max_workers) as opened:
         yield opened.executor
 
 
@@ -117,12 +120,12 @@ def run_serial(
     numbered=True calls func(index, item), like run_submit. Here Ctrl-C cannot be
     told from the loop body raising KeyboardInterrupt: both stop the run."""
     results = []
-    for index, item in enumerate(tqdm(items, **_engine.bar_options(progress))):
+    for index, item in enumerate(tqdm(items, **bar_options(progress))):
         try:
             with _worker.running_item(index):  # its log records say item #index
                 result = func(index, item) if numbered else func(item)
         except (Exception, SystemExit) as exc:  # sys.exit() fails the item too
-            result = _engine.failure_of(item, exc)
+            result = failure_of(item, exc)
             result.index = index
         if on_result is not None:
             on_result(index, result)
@@ -130,3 +133,13 @@ def run_serial(
             raise ItemError(result)
         results.append(result)
     return results
+
+
+def bar_options(progress: bool) -> dict:
+    """tqdm writes to stderr. Leaving `disable` unset lets TQDM_DISABLE=1 work."""
+    options = {"unit": "item", "dynamic_ncols": True, "file": sys.stderr}
+    if not progress:
+        options["disable"] = True
+    elif not sys.stderr.isatty():
+        options["mininterval"] = 5  # in a CI log, each refresh is a new line
+    return options

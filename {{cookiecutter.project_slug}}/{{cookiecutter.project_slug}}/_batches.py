@@ -1,0 +1,40 @@
+"""Sizing and cutting batches. Sending work to a worker process costs about 0.1 ms,
+so items travel in batches. A batch should take about TARGET_BATCH_SECONDS:
+batches start at one item and double while items are fast, and shrink toward the
+end of the input so that no worker is left with a long batch while the others
+sit idle.
+"""
+
+from __future__ import annotations
+
+# A batch should take about this long in a worker: ~200 times what sending it costs,
+# and short enough that the end of the run stays balanced.
+TARGET_BATCH_SECONDS = 0.02
+# Batches in flight per worker: one running, one waiting, so no worker idles.
+BATCHES_IN_FLIGHT_PER_WORKER = 2
+# Near the end of the input, a batch holds at most this share of what each worker
+# has left to do, so the last batches are small and finish together.
+END_SHARE = 4
+
+
+class BatchSizes:
+    """How many items the next batch holds: it starts at 1, doubles while a batch
+    takes less than TARGET_BATCH_SECONDS, drops at once when items get slow, and
+    near the end of the input shrinks to a small share of what is left."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.size = 1
+        self.seconds_per_item: float | None = None
+
+    def record(self, count: int, seconds: float) -> None:
+        latest = seconds / count
+        previous = self.seconds_per_item
+        self.seconds_per_item = latest if previous is None else (previous + latest) / 2
+        ideal = TARGET_BATCH_SECONDS / max(self.seconds_per_item, 1e-9)
+        self.size = max(1, min(2 * self.size, int(ideal)))
+
+    def next(self, remaining: int | None) -> int:
+        if remaining is None:  # a generator: its end cannot be seen coming
+            return self.size
+        return max(1, min(self.size, remaining // (END_SHARE * self.workers)))

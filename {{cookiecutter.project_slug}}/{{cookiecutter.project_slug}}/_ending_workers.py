@@ -1,0 +1,163 @@
+"""Ending workers: at once, on an error or Ctrl-C; when one died and its pool did
+not notice; when an item is stuck where its timeout cannot reach. And Ctrl-C held
+while a pool is made, so that nothing is ever left half started.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.connection
+import signal
+import threading
+import time
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import _cpython
+from ._cpython import known_broken, worker_processes
+from ._worker import read_slot, slot_path
+
+# A pool notices a dead worker within milliseconds; one it has not noticed after
+# this many seconds never will (see end_workers).
+DEAD_WORKER_GRACE = 2.0
+# Seconds an item gets past its timeout, for SIGALRM to stop it, before this process
+# ends its worker (see end_stuck_workers).
+STUCK_GRACE = 2.0
+
+
+HELD_SIGNALS = [
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP")
+    if hasattr(signal, name)
+]
+
+
+@contextmanager
+def ctrl_c_held():
+    """Holds Ctrl-C (and SIGTERM, SIGHUP where Python handles them) back while a
+    pool or a worker process is being made, and delivers them after. An exception
+    in the middle would leave a process half started, or a semaphore registered
+    and never cleaned up (Python even drops a KeyboardInterrupt raised inside its
+    at-fork handlers): so this thread notes the signal, and raises it at the end.
+    Blocking SIGINT meanwhile means that processes started now inherit it blocked,
+    whatever their start method, until they ignore it (start_process_worker)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread handles signals
+        return
+    caught: list[int] = []
+    previous = {}
+    for signum in HELD_SIGNALS:
+        if callable(signal.getsignal(signum)):  # handled in Python: hold it
+            previous[signum] = signal.signal(signum, lambda n, f: caught.append(n))
+    blocking = hasattr(signal, "pthread_sigmask")  # not on Windows
+    if blocking:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held one arrives
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            previous[signum](signum, None)  # raises, as the signal would have
+
+
+def stop_now(executor: Executor) -> None:
+    # shutdown() forgets the worker processes and the pool's own thread, so take
+    # hold of them first.
+    processes = worker_processes(executor)
+    manager = _cpython.manager_thread(executor)
+    results = _cpython.result_queue(executor)
+    executor.shutdown(wait=False, cancel_futures=True)
+    end_workers(processes, results)
+    if manager is not None:
+        manager.join(timeout=10)  # it closes the pool's queues: nothing leaks
+
+
+def end_workers(processes: list, results) -> None:
+    """Ends the worker processes. A worker killed while it sent a result leaves
+    half a message in the pool's result pipe, and the pool's own thread waits
+    for the rest of it forever, unable to see anything else; once no worker is
+    left, closing this process's end of that pipe ends the wait."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+    if results is not None and all(p.exitcode is not None for p in processes):
+        _cpython.close_result_pipe(results)
+
+
+def a_worker_died_unseen(executor: Executor) -> bool:
+    """A worker process has ended, but the pool has not noticed (see end_workers)."""
+    if known_broken(executor):
+        return False
+    sentinels = [process.sentinel for process in worker_processes(executor)]
+    return bool(multiprocessing.connection.wait(sentinels, 0))
+
+
+def end_stuck_workers(pool) -> None:
+    """A worker process whose item is STUCK_GRACE past its timeout is stuck
+    where its SIGALRM cannot reach (a C call; one that holds the GIL stops its
+    watch thread too): ended from here, with a note naming the item, so the
+    pool breaks and is replaced (replace_stuck_worker)."""
+    if not (pool.settings.timeout and pool.times_in_workers()):
+        return
+    limit = pool.settings.timeout + STUCK_GRACE
+    for process in worker_processes(pool.executor):
+        index, started = read_slot(slot_path(pool.settings.notes, process.pid))
+        if index >= 0 and time.monotonic() - started > limit:
+            Path(pool.settings.notes, str(index)).touch()
+            process.kill()
+
+
+def look_for_an_unseen_death(pool) -> None:
+    """A worker that died while sending a result leaves the pool blind (see
+    end_workers): if the pool has not noticed a death after DEAD_WORKER_GRACE,
+    its workers are ended, and the pool breaks as it should have."""
+    if not isinstance(pool.executor, ProcessPoolExecutor):
+        return
+    if not a_worker_died_unseen(pool.executor):
+        pool.death_seen_at = None
+    elif pool.death_seen_at is None:
+        pool.death_seen_at = time.monotonic()
+    elif time.monotonic() - pool.death_seen_at > DEAD_WORKER_GRACE:
+        results = _cpython.result_queue(pool.executor)
+        end_workers(worker_processes(pool.executor), results)
+
+
+def pool_broke(futures) -> bool:
+    return any(
+        not future.cancelled() and isinstance(future.exception(), BrokenExecutor)
+        for future in futures
+    )
+
+
+def replace_stuck_worker(pool, lost: list[int]) -> bool:
+    """A worker process was ended for an item stuck past its timeout, and
+    the pool broke with it: that item is recorded as timed out, a new pool
+    starts, and the other items that were in flight are sent again."""
+    if not pool.settings.notes or pool.new_executor is None:
+        return False
+    notes = [note for note in Path(pool.settings.notes).iterdir() if note.is_file()]
+    stuck = sorted(int(note.name) for note in notes)
+    if not stuck:
+        return False
+    for note in notes:
+        note.unlink()
+    stop_now(pool.executor)
+    pool.executor = pool.new_executor()
+    error = (
+        f"timed out after {pool.settings.timeout:g} s (stuck where Python "
+        "could not interrupt it: its worker process was replaced)"
+    )
+    for first in sorted(lost):
+        items = pool.outcomes.unfinished.pop(first)
+        start = first  # the first item of the batch not yet sent again
+        for index in [i for i in stuck if first <= i < first + len(items)]:
+            pool.send_again(start, items[start - first : index - first])
+            pool.outcomes.unfinished[index] = [items[index - first]]
+            pool.outcomes.time_out(index, error)
+            start = index + 1
+        pool.send_again(start, items[start - first :])
+    return True

@@ -1,0 +1,95 @@
+"""The errors a run raises, each saying what went wrong and what to do about it:
+
+    ItemError   an item's loop body raised (fail-fast mode)
+    PoolError   the pool itself failed: a worker died, or work could not be sent
+    SetupError  setup() raised in a worker
+
+The checks that raise them before anything runs are here too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from concurrent.futures import BrokenExecutor
+from contextlib import contextmanager
+
+from ._worker import Failure
+
+# What a pool raises when a worker died under it (a cluster's module adds its own).
+DEAD_WORKER_ERRORS: tuple[type[BaseException], ...] = (BrokenExecutor,)
+
+
+class ItemError(Exception):
+    """An item's loop body raised (fail-fast mode)."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.describe())
+        self.failure = failure
+
+
+class PoolError(Exception):
+    """The pool itself failed: a worker died, or work could not be sent to it."""
+
+
+class SetupError(PoolError):
+    """setup() raised in a worker."""
+
+
+HOW_TO_PICKLE = (
+    "A process pool sends the loop body, each item and each result to another "
+    "process by pickling them. Define the loop body with def at module level (as in "
+    "tasks.py), pass file paths rather than open files, return plain data; or use "
+    "the thread pool (--pool thread), which needs no pickling."
+)
+
+
+def check_not_starting_a_worker() -> None:
+    """A worker process started by spawn or forkserver first imports the script
+    that started the run. Without the __main__ guard, that import runs the run
+    again, which would start workers of its own."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise PoolError(
+            "a worker process, importing your script as it started, reached the "
+            "code that starts the run: put that code under "
+            '`if __name__ == "__main__":` (see docs/pitfalls.md, "The __main__ '
+            'guard")'
+        )
+
+
+def check_picklable(func) -> None:
+    """Fails early, with advice, when func cannot be sent to a worker process."""
+    try:
+        pickle.dumps(func)
+    except Exception as exc:
+        name = getattr(func, "__qualname__", repr(func))
+        raise PoolError(
+            f"the loop body {name} cannot be sent to a worker process "
+            f"({type(exc).__name__}: {exc}). {HOW_TO_PICKLE}"
+        ) from exc
+
+
+@contextmanager
+def pool_errors(unfinished):
+    """Turns the errors of the pool itself into PoolErrors that say what to do.
+
+    Items' own exceptions never get here (call_batch catches them in the worker),
+    so what does is a dead worker, or work that failed on its way to or from a
+    worker process: almost always pickling. unfinished() names the items affected.
+    """
+    try:
+        yield
+    except DEAD_WORKER_ERRORS:
+        raise PoolError(
+            "a worker process died (killed, out of memory, or the loop body "
+            f"called os._exit or crashed the interpreter); unfinished: "
+            f"{unfinished()}. Results finished so far are kept. Try fewer "
+            "workers (--workers 1) if memory ran out, --serial to see the "
+            "problem in this process, and --resume with --output to continue "
+            "where the run stopped."
+        ) from None
+    except Exception as exc:
+        raise PoolError(
+            "could not send work to or from a worker process "
+            f"({type(exc).__name__}: {exc}). {HOW_TO_PICKLE}"
+        ) from exc

@@ -1,0 +1,254 @@
+"""Making pools, and shutting them down: how many workers, how worker processes
+start (and what they inherit: logs, one BLAS thread each), and open_pool, which
+puts the engine's Pool on a new executor or on one of yours.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import logging.handlers
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import _cpython
+from ._ending_workers import ctrl_c_held, stop_now
+from ._engine import Pool
+from ._errors import check_not_starting_a_worker
+from ._outcomes import RETRY_ON
+from ._worker import Settings, start_process_worker
+
+POOLS = ("process", "thread")
+# How worker processes start: None picks forkserver, or spawn (see process_context).
+# "fork" starts faster and shares the main process's memory, at fork's risks.
+START_METHOD: str | None = None
+
+
+# --- How many workers ---------------------------------------------------------
+
+
+def default_max_workers() -> int:
+    """os.cpu_count() // 2, made safe: never 0, and only the CPUs we may use."""
+    return max(1, usable_cpus() // 2)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: those its affinity allows (taskset, cpusets;
+    os.process_cpu_count() on Python 3.13+, which PYTHON_CPU_COUNT overrides), and
+    no more than a container's CPU quota (the cgroup limit that docker --cpus and
+    Kubernetes CPU limits set, which os.cpu_count() does not see)."""
+    if hasattr(os, "process_cpu_count"):
+        if os.environ.get("PYTHON_CPU_COUNT"):  # the user's own word: final
+            return os.process_cpu_count() or 1
+        count = os.process_cpu_count() or 1
+    elif hasattr(os, "sched_getaffinity"):
+        count = len(os.sched_getaffinity(0))
+    else:  # macOS and Windows have no affinity call
+        count = os.cpu_count() or 1  # cpu_count() may return None
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return count
+
+
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """How many CPUs' worth of time the cgroup may use, if it is limited: cgroup v2
+    cpu.max ("150000 100000" is 1.5 CPUs; "max 100000" is no limit), else cgroup
+    v1 cpu.cfs_quota_us / cpu.cfs_period_us (-1: no limit). None elsewhere."""
+    try:
+        words = Path(root, "cpu.max").read_text().split()[:2]
+    except OSError:
+        try:
+            words = [
+                Path(root, "cpu", "cpu.cfs_quota_us").read_text(),
+                Path(root, "cpu", "cpu.cfs_period_us").read_text(),
+            ]
+        except OSError:
+            return None
+    try:
+        quota, period = int(words[0]), int(words[1])
+    except (ValueError, IndexError):  # "max": no limit
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def check_max_workers(max_workers) -> int:
+    if max_workers is None:
+        return default_max_workers()
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+        raise TypeError(f"max_workers must be a whole number, not {max_workers!r}")
+    if max_workers < 1:
+        raise ValueError(f"max_workers must be 1 or more, not {max_workers}")
+    return max_workers
+
+
+def process_context():
+    """How worker processes start: START_METHOD if set, else forkserver where the
+    system has it (Linux, macOS; Python 3.14's default on Linux), else spawn
+    (Windows). Not fork: it copies a process with its threads' locks held (tqdm's,
+    a thread pool's), which can deadlock a worker, and Python 3.12 warns about it.
+    (multiprocessing's own default cannot be trusted here: creating any tqdm bar
+    fixes it to fork on Linux before Python 3.14.)"""
+    methods = multiprocessing.get_all_start_methods()
+    default = "forkserver" if "forkserver" in methods else "spawn"
+    context = multiprocessing.get_context(START_METHOD or default)
+    if context.get_start_method() == "forkserver":
+        # The server imports these once; each worker forked from it then starts
+        # with them loaded, instead of importing them again (tens of ms each).
+        modules = ["__main__", "concurrent.futures.process", f"{__package__}._worker"]
+        context.set_forkserver_preload(modules)
+    return context
+
+
+class WorkerLogs:
+    """Log records of worker processes travel on a queue to this process, where
+    they go through its own logging (the command line shows them on stderr)."""
+
+    def __init__(self, context):
+        self.queue = context.Queue()
+        self.listener = logging.handlers.QueueListener(self.queue, self)
+        self.listener.start()
+
+    def handle(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+    def close(self) -> None:
+        self.listener.stop()
+        self.queue.close()
+
+
+def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Executor:
+    if pool == "process" and logs is not None:
+        level = logging.getLogger().getEffectiveLevel()
+        environment = {name: os.environ[name] for name in BlasThreadsPerWorker.NAMES}
+        return ProcessPoolExecutor(
+            max_workers,
+            mp_context=process_context(),
+            initializer=start_process_worker,  # type: ignore[arg-type]
+            initargs=(logs.queue, level, environment),  # typeshed wants no arguments
+        )
+    if pool == "thread":
+        return ThreadPoolExecutor(max_workers)
+    raise ValueError(
+        f'pool must be "process", "thread" or a concurrent.futures executor, '
+        f"not {pool!r}"
+    )
+
+
+@contextmanager
+def open_pool(
+    pool="process",
+    max_workers=None,
+    keep_going=False,
+    on_result=None,
+    *,
+    timeout=None,
+    retries=0,
+    retry_on=RETRY_ON,
+    setup=None,
+):
+    """A Pool on a new executor, shut down at the end; or on `pool` itself when it
+    is an executor (a cluster's, or one of yours), which is left running.
+
+    timeout: seconds an item may run; retries: how many more times an item that
+    failed with one of retry_on is tried; setup: run once in each worker first.
+    On an error or Ctrl-C, queued work is cancelled and worker processes are
+    ended at once, instead of waiting for what is in flight."""
+    check_long_run(timeout, retries)
+    settings = Settings(timeout=timeout, retry_on=tuple(retry_on), setup=setup)
+    options = {"keep_going": keep_going, "on_result": on_result, "retries": retries}
+    if isinstance(pool, Executor):
+        refuse_interpreter_pools(pool)
+        workers = max_workers or _cpython.max_workers(pool)
+        if workers is None:
+            raise ValueError(
+                "pass max_workers with an executor of yours: how many items it "
+                "runs at once (for a cluster, its number of worker threads)"
+            )
+        yield Pool(pool, check_max_workers(workers), settings, **options)
+        return
+    workers = check_max_workers(max_workers)
+    if pool == "process":
+        check_not_starting_a_worker()
+    if timeout and pool == "process":
+        settings.notes = tempfile.mkdtemp(prefix="timeouts-")
+    logs = one_blas_thread = pool_of_batches = None
+    try:
+        with ctrl_c_held():  # queues hold semaphores: no half-made pool
+            if pool == "process":  # first: the workers get its settings
+                one_blas_thread = BlasThreadsPerWorker()
+                logs = WorkerLogs(process_context())
+
+            def new_executor():
+                with ctrl_c_held():
+                    return make_executor(pool, workers, logs)
+
+            executor = new_executor()
+            pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
+        yield pool_of_batches
+    except BaseException:
+        if pool_of_batches is not None:
+            stop_now(pool_of_batches.executor)  # the one in use: it may be a new one
+        raise
+    else:  # a thread that runs on past its timeout is not waited for
+        pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
+    finally:
+        if logs is not None:
+            logs.close()
+        if one_blas_thread is not None:
+            one_blas_thread.restore()
+        if settings.notes:
+            shutil.rmtree(settings.notes, ignore_errors=True)
+
+
+def refuse_interpreter_pools(executor: Executor) -> None:
+    """Python 3.14's InterpreterPoolExecutor is a ThreadPoolExecutor by class, but
+    pickles every call into another interpreter, where setup() and the timeout
+    watch of a thread pool cannot reach: refused, rather than run half-right."""
+    interpreters = getattr(concurrent.futures, "InterpreterPoolExecutor", ())
+    if isinstance(executor, interpreters):
+        raise ValueError(
+            "InterpreterPoolExecutor is not supported: its calls run in other "
+            "interpreters, where timeouts and setup() cannot reach. Use "
+            'pool="process" for CPU-bound work (each worker has its own GIL too), '
+            'or pool="thread" for I/O-bound work'
+        )
+
+
+class BlasThreadsPerWorker:
+    """Worker processes compute one item each, on one CPU: numpy (OpenBLAS, MKL),
+    OpenMP or numexpr in each would otherwise start a thread per CPU, and N workers
+    x N threads oversubscribe the machine. So while a process pool runs, these
+    variables say 1, unless you set them yourself: in this process (which starts
+    the forkserver, whose children inherit them), and in each worker as it starts.
+    (A numpy that this process imports meanwhile gets 1 thread too.)"""
+
+    NAMES = (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+
+    def __init__(self):
+        self.set_here = [name for name in self.NAMES if name not in os.environ]
+        for name in self.set_here:
+            os.environ[name] = "1"
+
+    def restore(self) -> None:
+        for name in self.set_here:
+            os.environ.pop(name, None)
+
+
+def check_long_run(timeout, retries) -> None:
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds above 0: {timeout!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a whole number from 0 up, not {retries!r}")
