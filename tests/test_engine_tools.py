@@ -123,7 +123,9 @@ def test_a_bad_timeline_file_is_refused_before_anything_runs(
 
 
 def test_without_matplotlib_it_says_what_to_install(cli, monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(cli.timeline, "available", lambda: False)
+    from parallel_loop import timeline
+
+    monkeypatch.setattr(timeline, "available", lambda: False)
     with pytest.raises(SystemExit) as exit:
         cli.main(["--timeline", str(tmp_path / "x.png")], tasks=bodies)
     assert exit.value.code == 2

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import fake_tasks
 import pytest
 
-from {{ cookiecutter.project_slug }} import cli as cli_module
+from {{ cookiecutter.project_slug }} import running
 from {{ cookiecutter.project_slug }}.cli import main
 from {{ cookiecutter.project_slug }}.output import AsJson, ResultNotJSON, label, to_json
 from {{ cookiecutter.project_slug }}.sources import collect_files
@@ -441,7 +441,7 @@ def test_tasks_max_workers_sets_the_count_and_the_default_says_so(
     assert "3 worker(s) (tasks.MAX_WORKERS)" in capsys.readouterr().err
 
     monkeypatch.setattr(fake_tasks, "MAX_WORKERS", None)
-    monkeypatch.setattr(cli_module, "default_max_workers", lambda: 1)
+    monkeypatch.setattr(running, "default_max_workers", lambda: 1)
     monkeypatch.setattr(fake_tasks, "process_item", len)
     assert cli("--lines", listing, "--pool", "thread") == 0
     err = capsys.readouterr().err

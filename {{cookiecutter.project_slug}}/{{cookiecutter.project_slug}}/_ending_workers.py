@@ -1,5 +1,6 @@
 """Ending workers: at once, on an error or Ctrl-C; when one died and its pool did
-not notice; when an item is stuck where its timeout cannot reach. And Ctrl-C held
+not notice; when an item is stuck where its timeout cannot reach (a thread cannot
+be ended: its item is abandoned). And Ctrl-C held
 while a pool is made, so that nothing is ever left half started.
 """
 
@@ -9,13 +10,18 @@ import multiprocessing.connection
 import signal
 import threading
 import time
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import _cpython
 from ._cpython import known_broken, worker_processes
-from ._worker import read_slot, slot_path
+from ._worker import RUNNING, read_slot, slot_path
 
 # A pool notices a dead worker within milliseconds; one it has not noticed after
 # this many seconds never will (see end_workers).
@@ -137,7 +143,7 @@ def replace_stuck_worker(pool, lost: list[int]) -> bool:
     """A worker process was ended for an item stuck past its timeout, and
     the pool broke with it: that item is recorded as timed out, a new pool
     starts, and the other items that were in flight are sent again."""
-    if not pool.settings.notes or pool.new_executor is None:
+    if not pool.settings.notes or pool.renew is None:
         return False
     notes = [note for note in Path(pool.settings.notes).iterdir() if note.is_file()]
     stuck = sorted(int(note.name) for note in notes)
@@ -146,7 +152,7 @@ def replace_stuck_worker(pool, lost: list[int]) -> bool:
     for note in notes:
         note.unlink()
     stop_now(pool.executor)
-    pool.executor = pool.new_executor()
+    pool.executor = pool.renew()
     error = (
         f"timed out after {pool.settings.timeout:g} s (stuck where Python "
         "could not interrupt it: its worker process was replaced)"
@@ -161,3 +167,26 @@ def replace_stuck_worker(pool, lost: list[int]) -> bool:
             start = index + 1
         pool.send_again(start, items[start - first :])
     return True
+
+
+def abandon_late_items(pool) -> None:
+    """On a thread pool or a cluster: an item past its timeout is recorded as
+    timed out, and the run goes on without it (a thread cannot be stopped)."""
+    timeout = pool.settings.timeout
+    if not timeout or pool.times_in_workers():
+        return
+    now = time.monotonic()
+    if isinstance(pool.executor, ThreadPoolExecutor):  # from when it started
+        running = [list(slot) for slot in list(RUNNING.values())]
+        started = {index: at for index, at in running if index is not None}
+        late = [f for f, first in pool.in_flight.items() if first in started]
+        late = [f for f in late if now - started[pool.in_flight[f]] > timeout]
+    else:  # on a cluster: from when it was sent
+        late = [f for f, at in pool.submitted_at.items() if now - at > timeout]
+    pool.let_go.extend(late)
+    for future in late:
+        first = pool.in_flight.pop(future)
+        pool.submitted_at.pop(future, None)
+        future.cancel()
+        pool.abandoned = True
+        pool.outcomes.time_out(first, f"timed out after {timeout:g} s")

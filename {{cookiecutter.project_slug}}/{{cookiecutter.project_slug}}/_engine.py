@@ -12,7 +12,8 @@ An item's way through a run, and the module that takes each step:
                         and waits for them in this thread
     _batches.py         how many items a batch holds, from how long items take
     _worker.py          what runs in a worker: the loop body on each item of a
-                        batch, failures captured; setup(); timeouts; logs
+                        batch, failures captured; setup(); timeouts
+    _worker_process.py  how a worker process starts: signals, logs, its parent
     _outcomes.py        results and failures, retries, timeouts, on_result, and
                         results handed out in input order
     _ending_workers.py  workers ended at once, dead ones noticed, stuck ones
@@ -35,6 +36,7 @@ from itertools import islice
 
 from ._batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from ._ending_workers import (
+    abandon_late_items,
     ctrl_c_held,
     end_stuck_workers,
     look_for_an_unseen_death,
@@ -43,7 +45,7 @@ from ._ending_workers import (
 )
 from ._errors import check_picklable, pool_errors
 from ._outcomes import Outcomes
-from ._worker import RUNNING, Settings, call_batch, in_worker
+from ._worker import Settings, call_batch, in_worker
 
 # The longest this thread waits at once. A wait with no end can miss a Ctrl-C on
 # free-threaded Python: its locks spin before they sleep, and a signal that comes
@@ -56,19 +58,12 @@ class Pool:
     batches(), results() and map() add the bookkeeping both patterns share:
     outcomes are handled in this thread as batches finish (see Outcomes)."""
 
-    def __init__(
-        self,
-        executor: Executor,
-        workers: int,
-        settings: Settings,
-        new_executor=None,
-        **outcomes,
-    ):
-        self.executor = executor
-        self.new_executor = new_executor  # to replace a pool a stuck item broke
-        self.workers = workers
-        self.settings = settings
-        self.outcomes = Outcomes(**outcomes)  # keep_going, on_result, retries
+    def __init__(self, executor, workers, settings, outcomes, renew=None) -> None:
+        self.executor: Executor = executor
+        self.renew = renew  # makes a new executor, to replace one a stuck item broke
+        self.workers: int = workers
+        self.settings: Settings = settings
+        self.outcomes: Outcomes = outcomes
         self.sizes = BatchSizes(workers)
         self.in_flight: dict[Future, int] = {}  # -> index of the batch's first item
         self.submitted_at: dict[Future, float] = {}  # when (timeouts on a cluster)
@@ -101,7 +96,10 @@ class Pool:
             while len(self.in_flight) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
                 self.wait_a_little()
             remaining = None if total is None else total - first
-            batch = list(islice(iterator, self.next_batch_size(remaining)))
+            size = self.sizes.next(remaining)
+            if self.settings.timeout and not self.times_in_workers():
+                size = 1  # timed here, one by one
+            batch = list(islice(iterator, size))
             if not batch:
                 self.outcomes.not_read = None
                 return
@@ -109,10 +107,6 @@ class Pool:
             self.outcomes.unfinished[first] = batch
             yield first, batch
             first += len(batch)
-
-    def next_batch_size(self, remaining):
-        timed_elsewhere = self.settings.timeout and not self.times_in_workers()
-        return 1 if timed_elsewhere else self.sizes.next(remaining)
 
     def times_in_workers(self) -> bool:
         """Worker processes stop their own late items; a thread or a cluster
@@ -137,7 +131,7 @@ class Pool:
             self.handle(done)
         else:  # only retries to wait for
             time.sleep(timeout or 0.0)
-        self.time_out_late_items()
+        abandon_late_items(self)
         end_stuck_workers(self)
         self.retry_due_items()
 
@@ -173,28 +167,6 @@ class Pool:
     def retry_due_items(self) -> None:
         for index, item in self.outcomes.due_retries():
             self.send_again(index, [item])
-
-    def time_out_late_items(self) -> None:
-        """On a thread pool or a cluster: an item past its timeout is recorded as
-        timed out, and the run goes on without it (a thread cannot be stopped)."""
-        timeout = self.settings.timeout
-        if not timeout or self.times_in_workers():
-            return
-        now = time.monotonic()
-        if isinstance(self.executor, ThreadPoolExecutor):  # from when it started
-            running = [list(slot) for slot in list(RUNNING.values())]
-            started = {index: at for index, at in running if index is not None}
-            late = [f for f, first in self.in_flight.items() if first in started]
-            late = [f for f in late if now - started[self.in_flight[f]] > timeout]
-        else:  # on a cluster: from when it was sent
-            late = [f for f, at in self.submitted_at.items() if now - at > timeout]
-        self.let_go.extend(late)
-        for future in late:
-            first = self.in_flight.pop(future)
-            self.submitted_at.pop(future, None)
-            future.cancel()
-            self.abandoned = True
-            self.outcomes.time_out(first, f"timed out after {timeout:g} s")
 
     def send_again(self, first: int, items: list) -> None:
         if items:

@@ -21,8 +21,9 @@ from . import _cpython
 from ._ending_workers import ctrl_c_held, stop_now
 from ._engine import Pool
 from ._errors import check_not_starting_a_worker
-from ._outcomes import RETRY_ON
-from ._worker import Settings, start_process_worker
+from ._outcomes import RETRY_ON, Outcomes
+from ._worker import Settings
+from ._worker_process import start_process_worker
 
 POOLS = ("process", "thread")
 # How worker processes start: None picks forkserver, or spawn (see process_context).
@@ -102,7 +103,7 @@ def process_context():
         # The server imports these once; each worker forked from it then starts
         # with them loaded, instead of importing them again (tens of ms each).
         modules = ["__main__", "concurrent.futures.process", f"{__package__}._worker"]
-        context.set_forkserver_preload(modules)
+        context.set_forkserver_preload([*modules, f"{__package__}._worker_process"])
     return context
 
 
@@ -162,23 +163,23 @@ def open_pool(
     ended at once, instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
     settings = Settings(timeout=timeout, retry_on=tuple(retry_on), setup=setup)
-    options = {"keep_going": keep_going, "on_result": on_result, "retries": retries}
-    if isinstance(pool, Executor):
-        refuse_interpreter_pools(pool)
-        workers = max_workers or _cpython.max_workers(pool)
-        if workers is None:
-            raise ValueError(
-                "pass max_workers with an executor of yours: how many items it "
-                "runs at once (for a cluster, its number of worker threads)"
-            )
-        yield Pool(pool, check_max_workers(workers), settings, **options)
-        return
-    workers = check_max_workers(max_workers)
+    outcomes = Outcomes(keep_going, on_result, retries)
+    with timeout_notes(settings, pool):
+        if isinstance(pool, Executor):
+            yield Pool(pool, workers_of(pool, max_workers), settings, outcomes)
+        else:
+            workers = check_max_workers(max_workers)
+            with new_pool(pool, workers, settings, outcomes) as made:
+                yield made
+
+
+@contextmanager
+def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
+    """A Pool on a new executor, shut down as the block ends, or ended at once on
+    an error or Ctrl-C."""
     if pool == "process":
         check_not_starting_a_worker()
-    if timeout and pool == "process":
-        settings.notes = tempfile.mkdtemp(prefix="timeouts-")
-    logs = one_blas_thread = pool_of_batches = None
+    logs = one_blas_thread = made = None
     try:
         with ctrl_c_held():  # queues hold semaphores: no half-made pool
             if pool == "process":  # first: the workers get its settings
@@ -189,22 +190,45 @@ def open_pool(
                 with ctrl_c_held():
                     return make_executor(pool, workers, logs)
 
-            executor = new_executor()
-            pool_of_batches = Pool(executor, workers, settings, new_executor, **options)
-        yield pool_of_batches
+            made = Pool(new_executor(), workers, settings, outcomes, new_executor)
+        yield made
     except BaseException:
-        if pool_of_batches is not None:
-            stop_now(pool_of_batches.executor)  # the one in use: it may be a new one
+        if made is not None:
+            stop_now(made.executor)  # the one in use: it may be a new one
         raise
     else:  # a thread that runs on past its timeout is not waited for
-        pool_of_batches.executor.shutdown(wait=not pool_of_batches.abandoned)
+        made.executor.shutdown(wait=not made.abandoned)
     finally:
         if logs is not None:
             logs.close()
         if one_blas_thread is not None:
             one_blas_thread.restore()
+
+
+@contextmanager
+def timeout_notes(settings: Settings, pool):
+    """A timed run on processes gets a folder where each worker process notes its
+    item and when it started, for end_stuck_workers; removed after the run."""
+    on_processes = pool == "process" or isinstance(pool, ProcessPoolExecutor)
+    if settings.timeout and on_processes:
+        settings.notes = tempfile.mkdtemp(prefix="timeouts-")
+    try:
+        yield
+    finally:
         if settings.notes:
             shutil.rmtree(settings.notes, ignore_errors=True)
+
+
+def workers_of(executor: Executor, max_workers) -> int:
+    """How many items an executor of yours runs at once."""
+    refuse_interpreter_pools(executor)
+    workers = max_workers or _cpython.max_workers(executor)
+    if workers is None:
+        raise ValueError(
+            "pass max_workers with an executor of yours: how many items it "
+            "runs at once (for a cluster, its number of worker threads)"
+        )
+    return check_max_workers(workers)
 
 
 def refuse_interpreter_pools(executor: Executor) -> None:

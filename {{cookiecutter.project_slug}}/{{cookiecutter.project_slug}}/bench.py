@@ -183,6 +183,13 @@ def recommend(rows, count: int) -> int:
                 f"the default, {default} worker(s) (half the CPUs), leaves "
                 f"{workers - default} of the CPUs this work can use idle"
             )
+    say_how_sure(serial_seconds, count, pool != "serial", low, high)
+    return 0
+
+
+def say_how_sure(serial_seconds: float, count: int, pooled: bool, low, high) -> None:
+    """Says how to be surer, where the sample was short or the repeats' range of
+    speedups (low to high) is wide."""
     if serial_seconds < SHORTEST_SAMPLE_SECONDS:
         # Enough items for SHORTEST_SAMPLE_SECONDS of serial work, and more than now.
         enough = SHORTEST_SAMPLE_SECONDS / max(serial_seconds, 1e-9)
@@ -192,10 +199,9 @@ def recommend(rows, count: int) -> int:
             "short to be sure (sending items to workers costs about as much). Time "
             f"more items (--sample {more}), or larger ones."
         )
-    elif pool != "serial" and (low < 1 or high > WIDE_RANGE * low):
+    elif pooled and (low < 1 or high > WIDE_RANGE * low):
         print(
             f"uncertain: the repeats varied from {low:.2f}x to {high:.2f}x (a busy "
             "machine, or items that differ a lot): time again with more repeats "
             f"(--repeats 7) or more items (--sample {2 * count})."
         )
-    return 0

@@ -1,0 +1,181 @@
+"""The command line's options: what each means, and the checks of those that
+argparse cannot make alone (options that do not go together, files to write).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import _pools, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
+from .output import cannot_write
+from .sources import positive_int, retry_count, timeout_seconds
+
+# What --pool offers.
+{%- if cookiecutter.distributed == "dask" %}
+POOLS = (*_pools.POOLS, "dask")
+{%- else %}
+POOLS = _pools.POOLS
+{%- endif %}
+
+
+def parse_args(argv, tasks):
+    parser = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.project_slug }}",  # the name the READMEs use
+        description="Run the loop body in tasks.py over every item, in parallel. "
+        "Items are the files given (directories are walked), or the lines of "
+        "--lines FILE, or with neither, what tasks.items() returns.",
+        epilog="`%(prog)s bench [INPUT...]` times a sample of the items on threads "
+        "and processes and recommends a pool and worker count.",
+    )
+    add_item_options(parser.add_argument_group("items"))
+    add_pool_options(parser.add_argument_group("how they run"), tasks)
+    add_long_run_options(parser.add_argument_group("long runs"), tasks)
+    add_result_options(parser.add_argument_group("results"))
+    args = parser.parse_args(argv)
+    check_args(args, parser)
+    long_run_settings(args, tasks)
+    return args, parser
+
+
+def long_run_settings(args, tasks) -> None:
+    """--timeout and --retries, else tasks.py's TIMEOUT and RETRIES. Those are for
+    a pool: --serial, the debugging loop, runs without them (and says so)."""
+    args.tasks_long_run = bool(getattr(tasks, "TIMEOUT", None)) or bool(
+        getattr(tasks, "RETRIES", 0)
+    )
+    if args.serial:
+        args.timeout, args.retries = None, 0
+        return
+    if args.timeout is None:
+        args.timeout = getattr(tasks, "TIMEOUT", None)
+    args.timeout = args.timeout or None  # --timeout 0: no limit
+    if args.retries is None:
+        args.retries = getattr(tasks, "RETRIES", 0)
+
+
+def add_item_options(group) -> None:
+    group.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
+    group.add_argument(
+        "--lines",
+        metavar="FILE",
+        help="run over the non-empty lines of FILE, one string item each "
+        "(- reads standard input: seq 100 | %(prog)s --lines -)",
+    )
+
+
+def add_pool_options(group, tasks) -> None:
+    group.add_argument(
+        "--pool",
+        choices=POOLS,
+        default=tasks.POOL,
+{%- if cookiecutter.distributed == "dask" %}
+        help="process: CPU-bound work; thread: I/O-bound work; dask: a Dask "
+        "cluster (default: %(default)s)",
+    )
+    dask_pool.add_arguments(group)
+{%- else %}
+        help="process: CPU-bound work; thread: I/O-bound work (default: %(default)s)",
+    )
+{%- endif %}
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="items run at once (default: tasks.MAX_WORKERS, else half the CPUs)",
+    )
+    group.add_argument(
+        "--pattern",
+        choices=["map", "submit"],
+        default=tasks.PATTERN,
+        help="map calls process_item(item), submit process_numbered_item(index, "
+        "item) (default: %(default)s)",
+    )
+    group.add_argument(
+        "--serial",
+        action="store_true",
+        help="no pool: a plain loop in this process, where breakpoints work",
+    )
+    group.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every item even when some fail, then list the failures",
+    )
+
+
+def add_long_run_options(group, tasks) -> None:
+    # None: tasks.py's value, which --serial leaves out (see long_run_settings)
+    group.add_argument(
+        "--timeout",
+        type=timeout_seconds,
+        metavar="SECONDS",
+        help="stop an item that runs longer, and record it as failed; 0: no limit "
+        f"(default: tasks.TIMEOUT, {getattr(tasks, 'TIMEOUT', None)})",
+    )
+    group.add_argument(
+        "--retries",
+        type=retry_count,
+        metavar="N",
+        help="try an item that fails with one of tasks.RETRY_ON up to N more "
+        "times, waiting longer each time (default: tasks.RETRIES, "
+        f"{getattr(tasks, 'RETRIES', 0)})",
+    )
+    group.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default="WARNING",
+        help="show log records of the loop body from this level up, on stderr "
+        "(default: %(default)s)",
+    )
+
+
+def add_result_options(group) -> None:
+    group.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write results to FILE instead of stdout (JSON lines, each written "
+        "as its item finishes)",
+    )
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the items --output FILE already has results for",
+    )
+    group.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (or TQDM_DISABLE=1)"
+    )
+    group.add_argument(
+        "--timeline",
+        type=Path,
+        metavar="FILE",
+        help="draw when and where each item ran to FILE (.png, .svg, .pdf); "
+        "needs the extra: pip install -e '.[timeline]'",
+    )
+
+
+def check_args(args, parser) -> None:
+    """What argparse cannot check alone: options that do not go together."""
+{%- if cookiecutter.distributed == "dask" %}
+    if args.scheduler and args.pool != "dask":
+        parser.error("--scheduler goes with --pool dask")
+{%- endif %}
+    if args.serial and (args.timeout or args.retries):
+        parser.error("--timeout and --retries need a pool: leave out --serial")
+    if args.lines is not None and args.inputs:
+        parser.error("give either INPUT files or --lines FILE, not both")
+    if args.timeline and not timeline.available():
+        parser.error(timeline.MISSING)
+    if args.timeline and args.timeline.suffix.lower() not in timeline.TYPES:
+        types = "/".join(timeline.TYPES)
+        parser.error(f"--timeline {args.timeline}: name a {types} file")
+    if args.timeline and (problem := cannot_write("--timeline", args.timeline)):
+        parser.error(problem)
+    if args.resume and args.output is None:
+        parser.error("--resume needs --output FILE: the file to resume from")
+    if args.output and not args.resume and args.output.is_file():
+        if args.output.stat().st_size > 0:
+            parser.error(
+                f"{args.output} exists and is not empty: add --resume to go on with "
+                "the run that wrote it, or choose another file"
+            )

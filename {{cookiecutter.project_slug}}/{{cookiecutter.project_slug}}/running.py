@@ -1,0 +1,237 @@
+"""Running the items of a command line run, and reporting: the pool it runs on,
+each result written as it comes, the bar, and what is said at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from contextlib import nullcontext
+
+from tqdm import tqdm
+
+from . import {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
+from ._ending_workers import ctrl_c_held
+from ._engine import Pool
+from ._errors import ItemError, PoolError
+from ._outcomes import RETRY_ON
+from ._pools import default_max_workers, open_pool, usable_cpus
+from ._worker import Failure
+from .output import AsJson, record_line
+from .parallel import bar_options, run_serial
+
+FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
+
+
+class Stopped(BaseException):
+    """Raised in the main thread when the process gets SIGTERM or SIGHUP."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+STOP_SIGNALS = [
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+]
+
+
+def raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+class Run:
+    """One run of the command line: writes each outcome as it comes, counts."""
+
+    def __init__(self, args, tasks, items: list, todo: list[int], writer):
+        self.args = args
+        self.tasks = tasks
+        self.items = items
+        self.todo = todo  # position in this run -> index in the input
+        self.writer = writer
+        self.failures: list[Failure] = []
+        self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
+        self.bar: tqdm | None = None
+        self.executor: Pool | None = None  # counts the attempts of retries
+
+    def on_result(self, position: int, outcome) -> None:
+        """Called in this thread as each item finishes: writes its line."""
+        index = self.todo[position]
+        if isinstance(outcome, timeline.Span):
+            self.spans.append(outcome)
+            outcome = outcome.value
+        if isinstance(outcome, Failure):
+            outcome.index = index
+            self.failures.append(outcome)
+            if self.args.keep_going:
+                tqdm.write(outcome.describe(), file=sys.stderr)
+        attempts = None
+        if self.args.retries and self.executor is not None:
+            attempts = self.executor.outcomes.attempts.pop(position, 1)
+        self.writer.write(record_line(index, self.items[index], outcome, attempts))
+        if self.bar is not None:
+            self.bar.update()
+
+    def start(self, workers: int) -> int:
+        args, tasks = self.args, self.tasks
+        numbered = args.pattern == "submit"
+        func = tasks.process_numbered_item if numbered else tasks.process_item
+        func = AsJson(func)  # results turn into JSON in the workers
+        if args.timeline:  # each call also reports when and where it ran
+            func = timeline.Timed(func)
+        todo_items = [self.items[index] for index in self.todo]
+        started = time.perf_counter()
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, raise_stopped)
+        bar_settings = bar_options(not args.no_progress)
+        try:
+            with ctrl_c_held():  # a half-made bar complains at exit
+                self.bar = tqdm(total=len(self.todo), **bar_settings)
+            with self.bar:
+                self.run_items(func, todo_items, workers)
+        except ItemError as exc:
+            return self.stopped_by_item(exc)
+        except PoolError as exc:
+            return self.say(f"error: {exc} ({self.count_written()})", 1)
+        except BrokenPipeError:
+            return stdout_closed(self.writer.stream)
+        except OSError as exc:  # the results could not be written: a full disk
+            return self.say(
+                f"error: cannot write the results to {args.output}: {exc.strerror}. "
+                f"The {self.writer.written} lines written are whole: make room, "
+                "then run again with --resume",
+                1,
+            )
+        except (KeyboardInterrupt, Stopped) as exc:
+            kept = f"; their results are in {args.output}" if args.output else ""
+            code = getattr(exc, "exit_code", 130)
+            return self.say(f"interrupted: {self.count_written()}{kept}", code)
+        finally:
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_DFL)
+        self.finish(time.perf_counter() - started, workers)
+        return 1 if self.failures else 0
+
+    def run_items(self, func, items: list, workers: int) -> None:
+        args = self.args
+        numbered = args.pattern == "submit"
+        setup = getattr(self.tasks, "setup", None)
+        if args.serial:
+            if setup is not None:
+                setup()
+            run_serial(
+                func,
+                items,
+                numbered=numbered,
+                progress=False,
+                keep_going=args.keep_going,
+                on_result=self.on_result,
+            )
+            return
+        options = {
+            "keep_going": args.keep_going,
+            "on_result": self.on_result,
+            "timeout": args.timeout,
+            "retries": args.retries,
+            "retry_on": getattr(self.tasks, "RETRY_ON", RETRY_ON),
+            "setup": setup,
+        }
+        with (
+            open_executor(args, workers) as pool,
+            open_pool(pool, workers, **options) as executor,
+        ):
+            self.executor = executor
+            executor.stream(func, items, numbered)
+
+    def count_written(self) -> str:
+        done = self.writer.written - len(self.failures)
+        return f"{done} of {len(self.todo)} items finished"
+
+    def stopped_by_item(self, exc: ItemError) -> int:
+        print(f"item #{exc.failure.index} raised:", file=sys.stderr)
+        print(exc.failure.traceback.rstrip(), file=sys.stderr)
+        return self.say(
+            f"error: {exc} (stopped after {self.count_written()}; --keep-going "
+            "runs every item and lists all failures)",
+            1,
+        )
+
+    def say(self, message: str, code: int) -> int:
+        print(message, file=sys.stderr)
+        return code
+
+    def finish(self, seconds: float, workers: int) -> None:
+        args = self.args
+        if args.timeline:
+            how = "serial" if args.serial else f"{args.pool} pool, {workers} worker(s)"
+            timeline.draw(self.spans, args.timeline, f"{len(self.spans)} items, {how}")
+            print(f"timeline: {args.timeline}", file=sys.stderr)
+        done = len(self.todo) - len(self.failures)
+        print(
+            f"done: {done} of {len(self.todo)} items in {seconds:.1f} s, "
+            f"{len(self.failures)} failed",
+            file=sys.stderr,
+        )
+        for failure in self.failures[:FAILURES_LISTED]:
+            print(f"  {failure.describe()}", file=sys.stderr)
+        more = len(self.failures) - FAILURES_LISTED
+        if more > 0:
+            print(f"  ... and {more} more", file=sys.stderr)
+        if self.failures and self.failures[0].traceback:
+            first = self.failures[0]  # the others' are alike, as a rule
+            print(f"item #{first.index} raised:", file=sys.stderr)
+            print(first.traceback.rstrip(), file=sys.stderr)
+
+
+def open_executor(args, workers: int):
+    """What open_pool runs on: "process" or "thread"{% if cookiecutter.distributed == "dask" %}, or a Dask cluster's executor{% endif %}."""
+{%- if cookiecutter.distributed == "dask" %}
+    if args.pool == "dask":
+        return dask_pool.open_executor(workers, args.scheduler)
+{%- endif %}
+    return nullcontext(args.pool)
+
+
+def choose_workers(args, tasks) -> tuple[int, str]:
+    """How many items run at once, and where that number comes from."""
+    if args.workers:
+        return args.workers, "--workers"
+{%- if cookiecutter.distributed == "dask" %}
+    if args.pool == "dask":
+        args.scheduler = dask_pool.scheduler_address(args.scheduler)
+        if args.scheduler:
+            cores = dask_pool.cluster_size(args.scheduler)
+            return cores, f"all the cluster's cores, at {args.scheduler}"
+{%- endif %}
+    if tasks.MAX_WORKERS:
+        return tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
+    return default_max_workers(), "the default: half the CPUs; try --workers N"
+
+
+def describe_run(args, count: int, workers: int, source: str) -> None:
+    """One line on stderr saying how the run is set up, and how to change it."""
+    if args.serial:
+        how = "serially, in this process"
+        if args.tasks_long_run:
+            how += " (without tasks.py's TIMEOUT and RETRIES: they need a pool)"
+    else:
+        how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
+        how += f" ({source})"
+    tqdm.write(f"running {count} items: {how}", file=sys.stderr)
+    cpus = usable_cpus()
+    if args.pool == "process" and not args.serial and workers > 4 * cpus:
+        tqdm.write(
+            f"warning: {workers} worker processes on {cpus} CPUs: each costs memory "
+            "and start-up time, and more processes than CPUs compute no faster. "
+            "For work that waits, use --pool thread.",
+            file=sys.stderr,
+        )
+
+
+def stdout_closed(stream) -> int:
+    """The reader of stdout went away (`| head`): stop quietly, like other tools."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())  # what is still buffered goes nowhere
+    return 128 + 13  # as if killed by SIGPIPE
