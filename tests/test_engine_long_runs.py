@@ -316,3 +316,17 @@ def test_items_tried_again_keep_their_place_in_the_results(
         results = run_submit(lambda i, x: fails_once_in_ten(x), range(500), **options)
     assert len(failed_once) == 50
     assert results == list(range(500))
+
+
+def test_a_slot_caught_halfway_written_is_no_item(project, tmp_path):
+    # A worker paused between the two fields of its slot leaves the new index
+    # beside the start of none (0.0) for a while. Read as an item started at 0, it
+    # looked stuck, and its worker was killed: seen in the benchmark, whose timed
+    # runs share their workers, on a busy machine.
+    from parallel_loop import _worker
+
+    path = tmp_path / "slot"
+    path.write_bytes(_worker.SLOT.pack(9307, 0.0))
+    assert _worker.read_slot(path) == (-1, 0.0)
+    path.write_bytes(_worker.SLOT.pack(7, 123.5))
+    assert _worker.read_slot(path) == (7, 123.5)

@@ -248,12 +248,14 @@ def slot_path(notes: str, pid: int) -> Path:
 
 
 def read_slot(path: Path) -> tuple[int, float]:
-    """(index, start) of the item a worker process runs, (-1, 0.0) for none: read
-    twice alike, so that a write under way is not half read."""
+    """(index, start) of the item a worker process runs, (-1, 0.0) for none. A
+    write can be caught halfway, even twice in a row (its process paused between
+    the two fields): with the new index and the start of none, 0.0. That is none."""
     try:
         first, second = path.read_bytes(), path.read_bytes()
     except OSError:
         return -1, 0.0
     if first != second or len(first) != SLOT.size:
         return -1, 0.0
-    return SLOT.unpack(first)
+    index, started = SLOT.unpack(first)
+    return (index, started) if started > 0 else (-1, 0.0)
