@@ -70,7 +70,7 @@ class Pool:
         self.call: tuple = (None, False)  # (func, numbered): to send items again
         self.abandoned = False  # an item timed out on a thread that runs on
         self.death_seen_at: float | None = None  # of a worker the pool missed
-        self.let_go: list[Future] = []  # finished futures, dropped in let_go_of()
+        self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
 
     def submit(self, fn, *args):
         """executor.submit(fn, *args), tracked, with the pool's errors explained."""

@@ -127,7 +127,7 @@ def in_worker(settings: Settings, fn, *args):
     if HERE.run != settings.run:
         HERE.settings = settings
         if threading.current_thread() is threading.main_thread():
-            watch_the_time(settings)  # a worker process, maybe kept from a run before
+            watch_the_time(settings)  # a worker process, maybe shared with a run before
         if settings.setup is not None:
             try:
                 settings.setup()
