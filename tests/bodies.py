@@ -7,7 +7,8 @@ Each item is a file or a line of text; what it says is what the loop body does:
 "nested" runs a process pool of its own, "regex [DIR]" holds the GIL in C code
 for good (after a mark in DIR), "spin N" computes for N loops, "meet DIR"
 waits until two items are running at once, "stuck" hangs where SIGALRM cannot
-reach it, "log" logs a warning, "info" logs an info record, "flaky DIR" fails
+reach it, "once hang DIR" and "once regex DIR" hang or hold the GIL at their first
+call only (then return "again"), "log" logs a warning, "info" logs an info record, "flaky DIR" fails
 twice with ConnectionError and then checks that other items finished meanwhile,
 "done DIR" leaves a mark there, "whoami" returns the worker process's name,
 "signals" returns how the worker handles SIGINT and SIGTERM, "pid" the worker's
@@ -16,9 +17,11 @@ runs had time to stop, "data" the module's DATA as the worker sees it, "half [FI
 halfway through sending its result (and touches FILE first), "inner"
 runs a small process pool of its own and returns its results' sum, anything else
 returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
-there; with $PFOR_SETUP_FAIL set, it raises.
+there; with $PFOR_SETUP_FAIL set, it raises. $PFOR_RETRY_ON names the builtin
+exceptions of RETRY_ON, for the command line.
 """
 
+import builtins
 import logging
 import os
 import re
@@ -32,10 +35,21 @@ DATA = "set at import"  # see "data"
 POOL = "process"
 MAX_WORKERS = 2
 PATTERN = "map"
+if os.environ.get("PFOR_RETRY_ON"):  # names of builtin exceptions: RETRY_ON
+    RETRY_ON = tuple(
+        getattr(builtins, name) for name in os.environ["PFOR_RETRY_ON"].split(",")
+    )
 
 
 def process_item(item):
     text = item.read_text() if isinstance(item, Path) else item
+    if text.startswith("once "):  # "once hang DIR", "once regex DIR": the first call
+        what, folder = text.split()[1:]
+        try:
+            Path(folder, "once").touch(exist_ok=False)
+        except FileExistsError:
+            return "again"
+        text = what
     if text == "fail":
         raise ValueError(f"cannot process {item}")
     if text == "exit":

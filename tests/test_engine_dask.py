@@ -100,6 +100,22 @@ def test_the_log_level_holds_for_dask_too(make_files, dask_project, start_cli):
         assert bool(shown) == (level == "INFO"), stderr
 
 
+def test_a_timed_out_item_is_tried_again_on_dask(tmp_path, dask_project, start_cli):
+    listing = tmp_path / "items.txt"
+    listing.write_text(f"a\nonce hang {tmp_path}\nbb\n")
+    args = ("--lines", listing, "--timeout", "2", "--retries", "2", "--no-progress")
+    run = start_cli(*args, "--pool", "dask", "--workers", "2", where=dask_project)
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    records = {r["index"]: r for r in map(json.loads, stdout.splitlines())}
+    # A cluster cannot stop a task: its worker stays busy with the first attempt,
+    # and a timeout counts from sending, so the second may wait behind it and time
+    # out too. The third then runs elsewhere.
+    assert records[1]["result"] == "again" and records[1]["attempts"] in (2, 3)
+    assert [records[i]["result"] for i in (0, 2)] == [1, 2]
+    wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
+
+
 def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, start_cli):
     out = tmp_path / "results.jsonl"
     files = make_files(*["sleep 0.5"] * 20)

@@ -62,6 +62,55 @@ def test_a_hung_item_times_out_and_the_run_goes_on(
     ]
 
 
+def test_a_timed_out_item_is_tried_again(tmp_path, pool_and_method, start_cli):
+    # ItemTimeout is a TimeoutError, which the default retry_on takes: the guide's
+    # "--timeout 30 --retries 3" gets a hung download a second try, on every pool.
+    listing = lines(tmp_path, "a", f"once hang {tmp_path}", "bb")
+    code, records, stderr = run_cli(
+        start_cli,
+        pool_and_method,
+        "--lines",
+        listing,
+        "--timeout",
+        "1",
+        "--retries",
+        "2",
+    )
+    assert code == 0, stderr
+    by_index = {record["index"]: record for record in records}
+    assert by_index[1] == {
+        "index": 1,
+        "item": f"once hang {tmp_path}",
+        "result": "again",
+        "attempts": 2,
+    }
+    assert [by_index[i]["result"] for i in (0, 2)] == [1, 2]
+
+
+def test_an_item_whose_worker_was_ended_counts_one_attempt(tmp_path, start_cli):
+    # Held in C code with the GIL, the item cannot be interrupted: the main process
+    # ends its worker, and that is one attempt; the second one runs.
+    listing = lines(tmp_path, f"once regex {tmp_path}", "a")
+    code, records, stderr = run_cli(
+        start_cli, ("process", "forkserver"), "--lines", listing,
+        "--timeout", "1", "--retries", "1", "--workers", "2",
+    )  # fmt: skip
+    assert code == 0, stderr
+    by_index = {record["index"]: record for record in records}
+    assert by_index[0]["result"] == "again" and by_index[0]["attempts"] == 2
+
+
+def test_without_retries_a_timeout_is_tried_once(tmp_path, start_cli):
+    listing = lines(tmp_path, f"once hang {tmp_path}")
+    code, records, stderr = run_cli(
+        start_cli, ("thread", ""), "--lines", listing, "--timeout", "1",
+        "--retries", "2", env={"PFOR_RETRY_ON": "ConnectionError"},
+    )  # fmt: skip
+    assert code == 1, stderr
+    assert records[0]["error"] == "ItemTimeout: timed out after 1 s"
+    assert records[0]["attempts"] == 1
+
+
 def test_fail_fast_stops_at_a_timeout(tmp_path, start_cli):
     listing = lines(tmp_path, "hang", *["a"] * 10)
     run = start_cli("--lines", listing, "--timeout", "0.5", "--no-progress")

@@ -11,7 +11,7 @@ import random
 import time
 
 from ._errors import ItemError, SetupError
-from ._worker import Failure, SetupFailed, describe
+from ._worker import Failure, ItemTimeout, SetupFailed, describe
 
 # Items that fail with these exceptions are tried again by default (retries=N):
 # they are usually transient. A missing file or a bad value is not.
@@ -24,12 +24,15 @@ RETRY_MAX_DELAY = 30.0
 
 class Outcomes:
     """The outcomes of one run, from the batch that was sent to the result that
-    is handed out: keep_going, on_result and retries are the run's own."""
+    is handed out: keep_going, on_result, retries and retry_on are the run's own."""
 
-    def __init__(self, keep_going=False, on_result=None, retries=0) -> None:
+    def __init__(
+        self, keep_going=False, on_result=None, retries=0, retry_on=()
+    ) -> None:
         self.keep_going = keep_going
         self.on_result = on_result
         self.retries = retries
+        self.retry_timeouts = issubclass(ItemTimeout, tuple(retry_on))
         self.keep_results = True
         self.unfinished: dict[int, list] = {}  # first index -> items, not handled yet
         self.finished: dict[int, list] = {}  # first index -> outcomes, to hand out
@@ -117,8 +120,12 @@ class Outcomes:
             yield index, item
 
     def time_out(self, index: int, error: str) -> None:
+        """Records that item #index timed out where this thread saw it (a thread, a
+        cluster, a worker process ended for it): tried again like any other
+        ItemTimeout, if retry_on takes it and attempts are left."""
         item = self.unfinished[index][0]
         failure = Failure(describe(item), f"ItemTimeout: {error}", "")
+        failure.retryable = self.retry_timeouts
         if self.settle(index, [failure], [0]) is not None and not self.keep_going:
             raise ItemError(failure)
 

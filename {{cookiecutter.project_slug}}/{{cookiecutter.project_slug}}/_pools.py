@@ -163,7 +163,7 @@ def open_pool(
     ended at once, instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
     settings = Settings(timeout=timeout, retry_on=tuple(retry_on), setup=setup)
-    outcomes = Outcomes(keep_going, on_result, retries)
+    outcomes = Outcomes(keep_going, on_result, retries, settings.retry_on)
     with timeout_notes(settings, pool):
         if isinstance(pool, Executor):
             yield Pool(pool, workers_of(pool, max_workers), settings, outcomes)

@@ -54,8 +54,9 @@ class Failure:
         return f"item #{self.index} ({self.item}) failed: {self.error}"
 
 
-class ItemTimeout(Exception):
-    """An item ran longer than the timeout."""
+class ItemTimeout(TimeoutError):
+    """An item ran longer than the timeout. A TimeoutError, so that the default
+    RETRY_ON tries it again."""
 
 
 @dataclass

@@ -156,10 +156,10 @@ def run(argv=None, tasks=default_tasks) -> None:
         code = 130
     except BrokenPipeError:
         code = stdout_closed(sys.stdout)
-    if code != 0 and threads_that_would_hold_the_exit():
-        # The run stopped early and left threads of a thread pool behind: they
-        # cannot be stopped, and Python would wait for their items at exit.
-        # Everything is written, so leave now.
+    if threads_that_would_hold_the_exit():
+        # Threads of a thread pool are left behind (the run stopped early, or an
+        # item timed out): they cannot be stopped, and Python would wait for
+        # their items at exit. Everything is written, so leave now.
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)

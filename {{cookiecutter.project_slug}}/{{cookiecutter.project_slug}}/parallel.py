@@ -19,7 +19,8 @@ Each run starts its own workers and ends them; to share workers between runs
 (processes take tens of milliseconds to start), see reusable_pool.
 
 For long runs, both also take (see docs/long-runs.md):
-    timeout=SECONDS   an item that runs longer fails with ItemTimeout
+    timeout=SECONDS   an item that runs longer fails with ItemTimeout, a
+                      TimeoutError (so retries=N tries it again)
     retries=N         an item that fails with one of retry_on (default:
                       TimeoutError, ConnectionError) is tried up to N more times
     setup=FUNCTION    runs once in each worker before its first item
