@@ -109,13 +109,11 @@ class Pool:
             first += len(batch)
 
     def times_in_workers(self) -> bool:
-        """Worker processes stop their own late items; a thread or a cluster
-        cannot, so this thread watches items one by one."""
+        """Worker processes stop their own late items; elsewhere this thread does."""
         return isinstance(self.executor, ProcessPoolExecutor)
 
     def wait_a_little(self) -> None:
-        """Waits until a batch finishes (or a retry or a timeout is due), and
-        handles what finished."""
+        """Waits for a batch (or a due retry or timeout); handles what finished."""
         self.let_go_of_finished_futures()
         timeout: float | None = None
         if self.settings.timeout:  # late items to see, here or in worker processes
@@ -159,7 +157,9 @@ class Pool:
             except Exception as exc:  # the pool's problem: items' are outcomes
                 broken = broken or exc
                 lost.append(first)
-        self.outcomes.settle_batches(done, self.sizes)
+        self.outcomes.settle_batches(done)
+        for _, outcomes, seconds, _ in done:  # after: a setup failure is no batch
+            self.sizes.record(len(outcomes), seconds)
         if broken is not None and not replace_stuck_worker(self, lost):
             with pool_errors(self.outcomes.describe_unfinished):
                 raise broken

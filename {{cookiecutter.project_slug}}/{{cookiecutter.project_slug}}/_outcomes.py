@@ -43,10 +43,10 @@ class Outcomes:
         self.home: dict[int, tuple[int, int]] = {}  # retried index -> (first, offset)
         self.not_read: int | None = None  # the first item not yet read, if any
 
-    def settle_batches(self, done: list, sizes) -> None:
+    def settle_batches(self, done: list) -> None:
         """Settles finished batches, (first, outcomes, seconds, failed) each, in
-        input order, telling sizes how long they took; then raises ItemError for
-        the first final failure, unless keep_going."""
+        input order; then raises ItemError for the first final failure, unless
+        keep_going."""
         for result in done:
             if isinstance(result, SetupFailed):
                 raise SetupError(
@@ -55,8 +55,7 @@ class Outcomes:
                     f"worker's traceback:\n{result.traceback.rstrip()}"
                 )
         first_failure = None
-        for first, outcomes, seconds, failed in sorted(done, key=lambda b: b[0]):
-            sizes.record(len(outcomes), seconds)
+        for first, outcomes, _, failed in sorted(done, key=lambda batch: batch[0]):
             failure = self.settle(first, outcomes, failed)  # first: it must run
             first_failure = first_failure or failure
         if first_failure is not None and not self.keep_going:
