@@ -32,7 +32,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from itertools import islice
+from itertools import count, islice
 
 from ._batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from ._ending_workers import (
@@ -45,7 +45,7 @@ from ._ending_workers import (
 )
 from ._errors import check_picklable, pool_errors
 from ._outcomes import Outcomes
-from ._worker import Settings, call_batch, in_worker
+from ._worker import Settings, call_batch, call_each, in_worker
 
 # The longest this thread waits at once. A wait with no end can miss a Ctrl-C on
 # free-threaded Python: its locks spin before they sleep, and a signal that comes
@@ -54,9 +54,9 @@ LONGEST_WAIT = 0.5
 
 
 class Pool:
-    """An executor that runs items in batches. submit() is the executor's own;
-    batches(), results() and map() add the bookkeeping both patterns share:
-    outcomes are handled in this thread as batches finish (see Outcomes)."""
+    """An executor that runs items in batches: map() as executor.map does, and
+    submit(call_each, ...) of the batches() it cuts. Outcomes are handled in
+    this thread, as batches finish, while it waits (see Outcomes)."""
 
     def __init__(self, executor, workers, settings, outcomes, renew=None) -> None:
         self.executor: Executor = executor
@@ -72,24 +72,35 @@ class Pool:
         self.death_seen_at: float | None = None  # of a worker the pool missed
         self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
 
-    def submit(self, fn, *args):
-        """executor.submit(fn, *args), tracked, with the pool's errors explained."""
-        if fn is call_batch:
-            self.call = (args[0], args[3])  # remembered, to retry an item
-            if self.call[0] is not None and not self.in_flight:
-                if not isinstance(self.executor, ThreadPoolExecutor):
-                    check_picklable(self.call[0])  # say early what is wrong
-        with pool_errors(self.outcomes.describe_unfinished), ctrl_c_held():
-            future = self.executor.submit(in_worker, self.settings, fn, *args)
-        self.in_flight[future] = args[1] if fn is call_batch else None
-        if self.settings.timeout:
-            self.submitted_at[future] = time.monotonic()
+    def submit(self, fn, func, first: int, batch: list) -> Future:
+        """executor.submit(call_each, func, first, batch): a future that is done
+        once each item of the batch is final (tried again, if it failed), with
+        their outcomes in input order. Each item's failure is its own (Failure)."""
+        if fn is not call_each:
+            raise TypeError("the engine's Pool runs call_each(func, first, batch)")
+        future = BatchFuture(self)
+        self.outcomes.promised[first] = future
+        self.send(func, first, batch, numbered=True)
         return future
 
-    def batches(self, items, total: int | None = None):
+    def send(self, func, first: int, batch: list, numbered: bool) -> None:
+        """Sends a batch to a worker, tracked, with the pool's errors explained."""
+        self.call = (func, numbered)  # remembered, to retry an item
+        if not self.in_flight and not isinstance(self.executor, ThreadPoolExecutor):
+            check_picklable(func)  # say early what is wrong
+        self.outcomes.unfinished[first] = batch
+        args = (func, first, batch, numbered)
+        with pool_errors(self.outcomes.describe_unfinished), ctrl_c_held():
+            future = self.executor.submit(in_worker, self.settings, call_batch, *args)
+        self.in_flight[future] = first
+        if self.settings.timeout:
+            self.submitted_at[future] = time.monotonic()
+
+    def batches(self, items, total: int | None = None, largest: int | None = None):
         """Yields (index of its first item, batch) while at most
         BATCHES_IN_FLIGHT_PER_WORKER batches per worker are in flight: items are
-        read lazily, and finished batches are handled while waiting."""
+        read lazily, and finished batches are handled while waiting. A batch
+        holds at most `largest` items (executor.map's chunksize)."""
         iterator = iter(items)
         first = 0
         while True:
@@ -97,6 +108,8 @@ class Pool:
                 self.wait_a_little()
             remaining = None if total is None else total - first
             size = self.sizes.next(remaining)
+            if largest:
+                size = min(size, largest)
             if self.settings.timeout and not self.times_in_workers():
                 size = 1  # timed here, one by one
             batch = list(islice(iterator, size))
@@ -104,7 +117,6 @@ class Pool:
                 self.outcomes.not_read = None
                 return
             self.outcomes.not_read = first + len(batch)
-            self.outcomes.unfinished[first] = batch
             yield first, batch
             first += len(batch)
 
@@ -171,8 +183,7 @@ class Pool:
     def send_again(self, first: int, items: list) -> None:
         if items:
             func, numbered = self.call
-            self.outcomes.unfinished[first] = items
-            self.submit(call_batch, func, first, items, numbered)
+            self.send(func, first, items, numbered)
 
     def wait_for_all(self):
         """Yields the remaining batches of outcomes in input order, as they finish."""
@@ -181,15 +192,12 @@ class Pool:
             self.wait_a_little()
             yield from self.outcomes.ready()
 
-    def results(self) -> list:
-        """Every outcome, in input order, once all batches are done."""
-        return [outcome for batch in self.wait_for_all() for outcome in batch]
-
-    def map(self, func, items: list):
-        """Like executor.map(func, items): yields func(item) for each item, in input
-        order, as soon as it and every item before it are done."""
-        for first, batch in self.batches(items, total=len(items)):
-            self.submit(call_batch, func, first, batch, False)
+    def map(self, func, items: list, chunksize: int | None = None):
+        """Like executor.map(func, items, chunksize=...): yields func(item) for
+        each item, in input order, as soon as it and every item before it are
+        done. Batches grow from 1 item up to chunksize while items are fast."""
+        for first, batch in self.batches(items, len(items), chunksize):
+            self.send(func, first, batch, numbered=False)
             for outcomes in self.outcomes.ready():
                 yield from outcomes
         for outcomes in self.wait_for_all():
@@ -200,6 +208,40 @@ class Pool:
         finishes: nothing is kept (the command line writes results as they come)."""
         self.outcomes.keep_results = False
         for first, batch in self.batches(items, total=len(items)):
-            self.submit(call_batch, func, first, batch, numbered)
+            self.send(func, first, batch, numbered)
         for _ in self.wait_for_all():
             pass
+
+
+def batches_of(items, executor, size: int = 64):
+    """(index of its first item, batch) for each batch of items, read lazily.
+    The engine's Pool sizes them from how long items take, and reads on while
+    few are in flight; any other executor gets batches of `size` items."""
+    if isinstance(executor, Pool):
+        yield from executor.batches(
+            items, len(items) if hasattr(items, "__len__") else None
+        )
+        return
+    iterator = iter(items)
+    for first in count(0, size):
+        batch = list(islice(iterator, size))
+        if not batch:
+            return
+        yield first, batch
+
+
+class BatchFuture(Future):
+    """The future of a batch that run_submit sent. The pool runs in the thread
+    that uses it, so result() runs the pool until this batch is done."""
+
+    def __init__(self, pool: Pool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def result(self, timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done():
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"the batch was not done in {timeout} s")
+            self.pool.wait_a_little()
+        return super().result()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from concurrent.futures import Future
 
 from ._errors import ItemError, SetupError
 from ._worker import Failure, ItemTimeout, SetupFailed, describe
@@ -42,6 +43,7 @@ class Outcomes:
         self.waiting: dict[int, list] = {}  # first -> [outcomes, retries to come]
         self.home: dict[int, tuple[int, int]] = {}  # retried index -> (first, offset)
         self.not_read: int | None = None  # the first item not yet read, if any
+        self.promised: dict[int, Future] = {}  # first index -> its batch's future
 
     def settle_batches(self, done: list) -> None:
         """Settles finished batches, (first, outcomes, seconds, failed) each, in
@@ -97,7 +99,9 @@ class Outcomes:
                     self.on_result(first + position, outcome)
         if slots[1] == 0:
             del self.waiting[home]
-            if self.keep_results:
+            if home in self.promised:
+                self.promised.pop(home).set_result(slots[0])
+            elif self.keep_results:
                 self.finished[home] = slots[0]
         return first_failure
 

@@ -174,6 +174,12 @@ def call_batch(func, first: int, items: list, numbered: bool):
     return first, outcomes, time.perf_counter() - started, failed
 
 
+def call_each(func, first: int, batch: list) -> list:
+    """func(index, item) for each item of a batch, first the index of its first
+    item. The engine's pool runs it as call_batch, which captures each failure."""
+    return [func(index, item) for index, item in enumerate(batch, first)]
+
+
 @contextmanager
 def running_item(index: int):
     """Marks this thread as running item #index meanwhile (run_serial's items)."""

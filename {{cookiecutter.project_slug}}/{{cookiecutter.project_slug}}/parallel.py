@@ -14,7 +14,9 @@ threads overlap their waiting. You may also pass an executor of your own.
 Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
 and the others run on. on_result(index, result) is called, in this thread, as each
-item finishes. Items travel to the workers in batches: see _engine.py.
+item finishes. What the engine adds to the executor (batches sized from how
+long items take, failures that name their item, retries, timeouts, workers
+ended at once on Ctrl-C): _engine.py, which maps its rooms.
 Each run starts its own workers and ends them; to share workers between runs
 (processes take tens of milliseconds to start), see reusable_pool.
 
@@ -31,14 +33,14 @@ from __future__ import annotations
 import sys
 import threading
 from contextlib import contextmanager
-from functools import partial
 
 from tqdm import tqdm
 
 from . import _worker
+from ._engine import batches_of
 from ._errors import ItemError, PoolError
 from ._pools import default_max_workers, open_pool
-from ._worker import Failure, call_batch, failure_of
+from ._worker import Failure, call_each, failure_of
 
 __all__ = [
     "Failure",
@@ -66,8 +68,12 @@ def run_map(
     """Pattern 1, map-with-tqdm: [func(item) for item in items], in parallel."""
     items = list(items)  # executor.map needs them all, and tqdm their number
     options = {"keep_going": keep_going, "on_result": on_result, **long_run}
+    # To copy this into a file of your own: ProcessPoolExecutor(max_workers) here.
     with open_pool(pool, max_workers, **options) as executor:
-        results = executor.map(func, items)  # in input order, as they finish
+        # chunksize: items per trip to a worker process (a trip costs ~0.1 ms).
+        # The engine grows batches up to it while items are fast: _batches.py.
+        chunksize = max(1, len(items) // 32)
+        results = executor.map(func, items, chunksize=chunksize)  # in input order
         return list(tqdm(results, total=len(items), **bar_options(progress)))
 
 
@@ -86,18 +92,23 @@ def run_submit(
     enumerate(items)], in parallel. Reads items lazily: a generator works."""
     total = len(items) if hasattr(items, "__len__") else None
     bar = tqdm(total=total, **bar_options(progress))
-    bar_lock = threading.Lock()  # done-callbacks run in the pool's threads
+    bar_lock = threading.Lock()  # done-callbacks may run in the pool's threads
 
-    def advance_bar(batch_size, future):
+    def advance_bar(future):
         with bar_lock:
-            bar.update(batch_size)
+            bar.update(len(future.result()))
 
     options = {"keep_going": keep_going, "on_result": on_result, **long_run}
+    # To copy this into a file of your own: ProcessPoolExecutor(max_workers) here.
     with bar, open_pool(pool, max_workers, **options) as executor:
-        for index, batch in executor.batches(items, total):
-            future = executor.submit(call_batch, func, index, batch, True)
-            future.add_done_callback(partial(advance_bar, len(batch)))
-        return executor.results()
+        futures = []
+        # A few items per call, which saves trips to the workers: each future
+        # holds call_each's [func(index, item) for each item of its batch].
+        for first, batch in batches_of(items, executor):
+            future = executor.submit(call_each, func, first, batch)
+            future.add_done_callback(advance_bar)
+            futures.append(future)
+        return [result for future in futures for result in future.result()]
 
 
 @contextmanager
