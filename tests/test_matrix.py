@@ -276,3 +276,26 @@ def test_an_interpreter_pool_is_refused_with_the_reason(project, python, venv):
     assert done.returncode == 0, done.stderr
     assert "InterpreterPoolExecutor is not supported" in done.stdout
     assert 'pool="process"' in done.stdout and 'pool="thread"' in done.stdout
+
+
+FROM_PYTHON_C = """
+from parallel_loop import parallel
+def square(x):
+    return x * x
+try:
+    parallel.run_map(square, range(3), progress=False)
+except parallel.PoolError as exc:
+    print(exc)
+print(parallel.run_map(square, range(3), pool="thread", progress=False))
+"""
+
+
+def test_a_loop_body_of_python_c_is_refused_on_each_python(project, python, venv):
+    """tests/test_notebooks.py, on each Python: refused on processes, with the fix;
+    run on threads."""
+    interpreter = venv(*requirements(project, "package"))
+    done = call(interpreter, "-c", FROM_PYTHON_C, cwd=project, env={"PYTHONPATH": "."})
+    assert done.returncode == 0, done.stderr
+    assert "defined in a notebook cell, python -c or stdin" in done.stdout, done.stdout
+    assert 'or use pool="thread"' in done.stdout
+    assert done.stdout.endswith("[0, 1, 4]\n")

@@ -21,6 +21,7 @@ READ = [
     ("ProcessPoolExecutor", "_shutdown_thread"),
     ("ProcessPoolExecutor", "_max_workers"),
     ("ProcessPoolExecutor._result_queue", "_writer"),
+    ("ProcessPoolExecutor", "_mp_context"),
 ]
 
 
@@ -53,6 +54,12 @@ def known_broken(executor: Executor) -> bool:
 
 def max_workers(executor: Executor) -> int | None:
     return getattr(executor, "_max_workers", None)
+
+
+def forks(executor: Executor) -> bool:
+    """Whether a process pool starts its workers with fork (a cluster does not)."""
+    context = getattr(executor, "_mp_context", None)
+    return context is not None and context.get_start_method() == "fork"
 
 
 def gil_enabled() -> bool:

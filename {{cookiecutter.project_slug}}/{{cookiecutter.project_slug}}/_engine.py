@@ -34,6 +34,7 @@ from concurrent.futures import (
 )
 from itertools import count, islice
 
+from . import _cpython
 from ._batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from ._ending_workers import (
     abandon_late_items,
@@ -87,7 +88,7 @@ class Pool:
         """Sends a batch to a worker, tracked, with the pool's errors explained."""
         self.call = (func, numbered)  # remembered, to retry an item
         if not self.in_flight and not isinstance(self.executor, ThreadPoolExecutor):
-            check_picklable(func)  # say early what is wrong
+            check_picklable(func, _cpython.forks(self.executor))  # say early
         self.outcomes.unfinished[first] = batch
         args = (func, first, batch, numbered)
         with pool_errors(self.outcomes.describe_unfinished), ctrl_c_held():

@@ -10,7 +10,9 @@ The checks that raise them before anything runs are here too.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import sys
 from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 
@@ -57,16 +59,30 @@ def check_not_starting_a_worker() -> None:
         )
 
 
-def check_picklable(func) -> None:
-    """Fails early, with advice, when func cannot be sent to a worker process."""
+def check_picklable(func, forked: bool = False) -> None:
+    """Fails early, with advice, when func cannot be sent to a worker process:
+    it does not pickle, or it is defined where a new worker process cannot import
+    it (a notebook cell, python -c, stdin). Forked workers have it already."""
     try:
-        pickle.dumps(func)
+        sent = pickle.dumps(func)
     except Exception as exc:
         name = getattr(func, "__qualname__", repr(func))
         raise PoolError(
             f"the loop body {name} cannot be sent to a worker process "
             f"({type(exc).__name__}: {exc}). {HOW_TO_PICKLE}"
         ) from exc
+    main = sys.modules["__main__"]
+    script = os.path.isfile(getattr(main, "__file__", None) or "")  # not "<stdin>"
+    if b"__main__" in sent and not (
+        script or getattr(main, "__spec__", None) or forked
+    ):
+        raise PoolError(
+            f"the loop body {getattr(func, '__qualname__', repr(func))} is defined "
+            "in a notebook cell, python -c or stdin, where worker processes cannot "
+            "import it: each starts afresh and imports the loop body from its file. "
+            "Move it into a module (a .py file beside the notebook, then import it "
+            'from there), or use pool="thread"'
+        )
 
 
 @contextmanager
