@@ -34,7 +34,9 @@ class BatchSizes:
         ideal = TARGET_BATCH_SECONDS / max(self.seconds_per_item, 1e-9)
         self.size = max(1, min(2 * self.size, int(ideal)))
 
-    def next(self, remaining: int | None) -> int:
+    def next(self, remaining: int | None, largest: int | None = None) -> int:
+        """The next batch's size; at most `largest` (executor.map's chunksize)."""
+        size = min(self.size, largest or self.size)
         if remaining is None:  # a generator: its end cannot be seen coming
-            return self.size
-        return max(1, min(self.size, remaining // (END_SHARE * self.workers)))
+            return size
+        return max(1, min(size, remaining // (END_SHARE * self.workers)))

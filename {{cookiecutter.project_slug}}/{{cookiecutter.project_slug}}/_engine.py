@@ -74,9 +74,8 @@ class Pool:
         self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
 
     def submit(self, fn, func, first: int, batch: list) -> Future:
-        """executor.submit(call_each, func, first, batch): a future that is done
-        once each item of the batch is final (tried again, if it failed), with
-        their outcomes in input order. Each item's failure is its own (Failure)."""
+        """executor.submit(call_each, func, first, batch): a future done once each
+        item of the batch is final (tried again, if it failed), as call_each's."""
         if fn is not call_each:
             raise TypeError("the engine's Pool runs call_each(func, first, batch)")
         future = BatchFuture(self)
@@ -108,9 +107,7 @@ class Pool:
             while len(self.in_flight) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
                 self.wait_a_little()
             remaining = None if total is None else total - first
-            size = self.sizes.next(remaining)
-            if largest:
-                size = min(size, largest)
+            size = self.sizes.next(remaining, largest)
             if self.settings.timeout and not self.times_in_workers():
                 size = 1  # timed here, one by one
             batch = list(islice(iterator, size))
@@ -144,12 +141,12 @@ class Pool:
             time.sleep(timeout or 0.0)
         abandon_late_items(self)
         end_stuck_workers(self)
-        self.retry_due_items()
+        for index, item in self.outcomes.due_retries():
+            self.send_again(index, [item])
 
     def let_go_of_finished_futures(self) -> None:
-        """Python drops a KeyboardInterrupt raised inside a __del__ method, and a
-        cluster's futures have one, which runs in this thread as the last of them
-        goes: so finished futures are let go here, with Ctrl-C held meanwhile."""
+        """Python drops a KeyboardInterrupt raised in a __del__, and a cluster's
+        futures have one: so they are let go here, with Ctrl-C held meanwhile."""
         if self.let_go:
             with ctrl_c_held():
                 self.let_go.clear()
@@ -177,14 +174,9 @@ class Pool:
             with pool_errors(self.outcomes.describe_unfinished):
                 raise broken
 
-    def retry_due_items(self) -> None:
-        for index, item in self.outcomes.due_retries():
-            self.send_again(index, [item])
-
     def send_again(self, first: int, items: list) -> None:
         if items:
-            func, numbered = self.call
-            self.send(func, first, items, numbered)
+            self.send(self.call[0], first, items, self.call[1])
 
     def wait_for_all(self):
         """Yields the remaining batches of outcomes in input order, as they finish."""
@@ -206,7 +198,7 @@ class Pool:
 
     def stream(self, func, items: list, numbered: bool) -> None:
         """Runs every item and hands each outcome only to on_result, as it
-        finishes: nothing is kept (the command line writes results as they come)."""
+        finishes: nothing is kept (the command line writes them as they come)."""
         self.outcomes.keep_results = False
         for first, batch in self.batches(items, total=len(items)):
             self.send(func, first, batch, numbered)
