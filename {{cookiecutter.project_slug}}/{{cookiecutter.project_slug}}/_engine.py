@@ -96,11 +96,11 @@ class Pool:
         if self.settings.timeout:
             self.submitted_at[future] = time.monotonic()
 
-    def batches(self, items, total: int | None = None, largest: int | None = None):
-        """Yields (index of its first item, batch) while at most
-        BATCHES_IN_FLIGHT_PER_WORKER batches per worker are in flight: items are
-        read lazily, and finished batches are handled while waiting. A batch
-        holds at most `largest` items (executor.map's chunksize)."""
+    def batches(self, items, largest: int | None = None):
+        """Yields (index of its first item, batch of at most `largest` items),
+        BATCHES_IN_FLIGHT_PER_WORKER per worker in flight: items read lazily,
+        finished batches handled while waiting."""
+        total = len(items) if hasattr(items, "__len__") else None
         iterator = iter(items)
         first = 0
         while True:
@@ -189,7 +189,7 @@ class Pool:
         """Like executor.map(func, items, chunksize=...): yields func(item) for
         each item, in input order, as soon as it and every item before it are
         done. Batches grow from 1 item up to chunksize while items are fast."""
-        for first, batch in self.batches(items, len(items), chunksize):
+        for first, batch in self.batches(items, chunksize):
             self.send(func, first, batch, numbered=False)
             for outcomes in self.outcomes.ready():
                 yield from outcomes
@@ -200,7 +200,7 @@ class Pool:
         """Runs every item and hands each outcome only to on_result, as it
         finishes: nothing is kept (the command line writes them as they come)."""
         self.outcomes.keep_results = False
-        for first, batch in self.batches(items, total=len(items)):
+        for first, batch in self.batches(items):
             self.send(func, first, batch, numbered)
         for _ in self.wait_for_all():
             pass
@@ -211,9 +211,7 @@ def batches_of(items, executor, size: int = 64):
     The engine's Pool sizes them from how long items take, and reads on while
     few are in flight; any other executor gets batches of `size` items."""
     if isinstance(executor, Pool):
-        yield from executor.batches(
-            items, len(items) if hasattr(items, "__len__") else None
-        )
+        yield from executor.batches(items)
         return
     iterator = iter(items)
     for first in count(0, size):

@@ -63,10 +63,10 @@ def check_picklable(func, forked: bool = False) -> None:
     """Fails early, with advice, when func cannot be sent to a worker process:
     it does not pickle, or it is defined where a new worker process cannot import
     it (a notebook cell, python -c, stdin). Forked workers have it already."""
+    name = getattr(func, "__qualname__", repr(func))
     try:
         sent = pickle.dumps(func)
     except Exception as exc:
-        name = getattr(func, "__qualname__", repr(func))
         raise PoolError(
             f"the loop body {name} cannot be sent to a worker process "
             f"({type(exc).__name__}: {exc}). {HOW_TO_PICKLE}"
@@ -77,7 +77,7 @@ def check_picklable(func, forked: bool = False) -> None:
         script or getattr(main, "__spec__", None) or forked
     ):
         raise PoolError(
-            f"the loop body {getattr(func, '__qualname__', repr(func))} is defined "
+            f"the loop body {name} is defined "
             "in a notebook cell, python -c or stdin, where worker processes cannot "
             "import it: each starts afresh and imports the loop body from its file. "
             "Move it into a module (a .py file beside the notebook, then import it "
