@@ -17,15 +17,17 @@ runs had time to stop, "data" the module's DATA as the worker sees it, "half [FI
 halfway through sending its result (and touches FILE first), "inner"
 runs a small process pool of its own and returns its results' sum, anything else
 returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
-there; with $PFOR_SETUP_FAIL set, it raises. $PFOR_RETRY_ON names the builtin
-exceptions of RETRY_ON, for the command line.
+there; with $PFOR_SETUP_FAIL set, it raises (teardown(): $PFOR_TEARDOWN_FAIL).
+$PFOR_RETRY_ON names the builtin exceptions of RETRY_ON, for the command line.
 """
 
 import builtins
+import importlib
 import logging
 import os
 import re
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -156,9 +158,46 @@ def setup():
         ).touch()
 
 
+def teardown(resource) -> None:
+    if os.environ.get("PFOR_TEARDOWN_FAIL"):
+        raise OSError("cannot close the connection")
+
+
 def mark_setup(folder: str) -> None:
     """A setup() that leaves one mark per call in folder: WORKER-WHEN."""
     Path(folder, f"{worker_id()}-{time.monotonic_ns()}").touch()
+
+
+def open_database(path: str):
+    """A setup(): this worker's own sqlite3 connection, to a file all share."""
+    connection = sqlite3.connect(path, timeout=60)  # waits for the others' writes
+    connection.execute("create table if not exists done (item, worker)")
+    connection.commit()
+    Path(f"{path}-setup-{worker_id()}").touch()
+    return connection
+
+
+def record_in_database(item):
+    """The loop body: inserts the item with its worker's connection."""
+    package = os.environ.get("PFOR_PACKAGE", "parallel_loop")
+    connection = importlib.import_module(package + ".parallel").worker_resource()
+    if str(item).startswith("meet "):
+        meet(Path(item.split(maxsplit=1)[1]))
+    connection.execute("insert into done values (?, ?)", (item, worker_id()))
+    connection.commit()
+    return worker_id()
+
+
+def record_numbered_in_database(index: int, item):
+    return record_in_database(item)
+
+
+def close_database(path: str, connection) -> None:
+    """A teardown(): a query first, which fails in any other thread than the one
+    that opened the connection; leaves a mark, then closes it."""
+    (count,) = connection.execute("select count(*) from done").fetchone()
+    Path(f"{path}-closed-{worker_id()}").touch()
+    connection.close()
 
 
 def flaky(folder: Path):

@@ -303,3 +303,30 @@ def test_long_runs_on_a_local_cluster(tmp_path, dask_project, start_cli):
         ), records[index]
     assert 1 <= len(list(marks.iterdir())) <= 3  # per worker thread, not per item
     wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
+
+
+def test_each_thread_of_a_dask_worker_has_its_own_connection(
+    dask_project, tmp_path, monkeypatch
+):
+    # One worker process with two threads: a connection kept in a module variable
+    # would be shared by both (sqlite3 refuses that). Each run's connections are
+    # closed in their own threads as the next run sets up.
+    import bodies
+    from dask.distributed import Client
+    from dask_loop.parallel import run_map
+    from test_worker_resources import marks, rows, run_with_database
+
+    monkeypatch.setenv("PFOR_PACKAGE", "dask_loop")  # for record_in_database
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    with Client(n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
+        executor = client.get_executor()
+        options = {"pool": executor, "max_workers": 2, "count": 100}
+        path_1, workers = run_with_database(run_map, first, meet=True, **options)
+        assert len(rows(path_1)) == 100
+        assert marks(path_1, "setup") == workers and len(workers) == 2, workers
+        assert len({worker.split("-")[0] for worker in workers}) == 1  # one process
+        path_2, _ = run_with_database(run_map, second, **options)
+        assert len(rows(path_2)) == 100
+        assert marks(path_1, "closed") == marks(path_1, "setup")
+    assert bodies  # imported here: the workers import it by name

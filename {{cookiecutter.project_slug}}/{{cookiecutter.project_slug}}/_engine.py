@@ -12,7 +12,8 @@ An item's way through a run, and the module that takes each step:
                         and waits for them in this thread
     _batches.py         how many items a batch holds, from how long items take
     _worker.py          what runs in a worker: the loop body on each item of a
-                        batch, failures captured; setup(); timeouts
+                        batch, failures captured; timeouts
+    _resources.py       setup() and teardown() in each worker, worker_resource()
     _worker_process.py  how a worker process starts: signals, logs, its parent
     _outcomes.py        results and failures, retries, timeouts, on_result, and
                         results handed out in input order

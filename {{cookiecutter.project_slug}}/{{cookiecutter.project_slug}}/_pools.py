@@ -22,6 +22,7 @@ from ._ending_workers import ctrl_c_held, stop_now
 from ._engine import Pool
 from ._errors import check_not_starting_a_worker
 from ._outcomes import RETRY_ON, Outcomes
+from ._resources import HOLDERS, tear_down_each_thread
 from ._worker import Settings
 from ._worker_process import start_process_worker
 
@@ -153,16 +154,18 @@ def open_pool(
     retries=0,
     retry_on=RETRY_ON,
     setup=None,
+    teardown=None,
 ):
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (a cluster's, or one of yours), which is left running.
 
     timeout: seconds an item may run; retries: how many more times an item that
-    failed with one of retry_on is tried; setup: run once in each worker first.
+    failed with one of retry_on is tried; setup: run once in each worker first,
+    its result given by worker_resource(); teardown(that result) as it ends.
     On an error or Ctrl-C, queued work is cancelled and worker processes are
     ended at once, instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
-    settings = Settings(timeout=timeout, retry_on=tuple(retry_on), setup=setup)
+    settings = Settings(timeout, tuple(retry_on), setup, teardown)
     outcomes = Outcomes(keep_going, on_result, retries, settings.retry_on)
     with timeout_notes(settings, pool):
         if isinstance(pool, Executor):
@@ -197,6 +200,8 @@ def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
             stop_now(made.executor)  # the one in use: it may be a new one
         raise
     else:  # a thread that runs on past its timeout is not waited for
+        if pool == "thread" and HOLDERS and not made.abandoned:
+            tear_down_each_thread(made.executor, workers)
         made.executor.shutdown(wait=not made.abandoned)
     finally:
         if logs is not None:

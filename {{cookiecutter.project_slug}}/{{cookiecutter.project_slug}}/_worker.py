@@ -1,7 +1,8 @@
 """What runs in the workers (processes or threads), behind _engine.py.
 
     in_worker    wraps every call sent to a worker: runs setup() once in each
-                 worker (a process, or a thread of a thread pool) first
+                 worker (a process, or a thread of a thread pool) first,
+                 keeping its result for worker_resource (_resources.py)
     call_batch   the loop body on each item of a batch; failures captured
 (_worker_process.py starts each worker process: signals, logs, parent watch.)
 
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+
+from ._resources import set_up
 
 # A worker process's item (-1: none) and its monotonic start, in a file it maps
 # (timed runs only): the main process reads it without this process's help.
@@ -66,6 +69,7 @@ class Settings:
     timeout: float | None = None
     retry_on: tuple[type[BaseException], ...] = ()
     setup: Callable[[], object] | None = None  # run once in each worker first
+    teardown: Callable[[object], object] | None = None  # with what setup returned
     notes: str = ""  # a folder for notes about stuck items
     run: int = field(default_factory=lambda: time.monotonic_ns())  # this run's id
 
@@ -129,13 +133,10 @@ def in_worker(settings: Settings, fn, *args):
         HERE.settings = settings
         if threading.current_thread() is threading.main_thread():
             watch_the_time(settings)  # a worker process, maybe shared with a run before
-        if settings.setup is not None:
-            try:
-                settings.setup()
-            except BaseException as exc:
-                return SetupFailed(
-                    f"{type(exc).__name__}: {exc}", traceback.format_exc()
-                )
+        try:
+            set_up(settings.setup, settings.teardown)
+        except BaseException as exc:
+            return SetupFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         HERE.run = settings.run
     return fn(*args)
 

@@ -25,7 +25,9 @@ For long runs, both also take (see docs/long-runs.md):
                       TimeoutError (so retries=N tries it again)
     retries=N         an item that fails with one of retry_on (default:
                       TimeoutError, ConnectionError) is tried up to N more times
-    setup=FUNCTION    runs once in each worker before its first item
+    setup=FUNCTION    runs once in each worker before its first item; what it
+                      returns, worker_resource() gives the loop body there
+    teardown=FUNCTION teardown(that) runs in the same worker as it ends
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from . import _worker
 from ._engine import batches_of
 from ._errors import ItemError, PoolError
 from ._pools import default_max_workers, open_pool
+from ._resources import set_up, tear_down, worker_resource
 from ._worker import Failure, call_each, failure_of
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "run_map",
     "run_serial",
     "run_submit",
+    "worker_resource",
 ]
 
 
@@ -126,11 +130,20 @@ def reusable_pool(pool="process", max_workers=None):
 
 
 def run_serial(
-    func, items, *, numbered=False, progress=True, keep_going=False, on_result=None
+    func,
+    items,
+    *,
+    numbered=False,
+    progress=True,
+    keep_going=False,
+    on_result=None,
+    setup=None,
+    teardown=None,
 ) -> list:
     """The plain for loop, in this process, where breakpoints and pdb work.
     numbered=True calls func(index, item), like run_submit. Here Ctrl-C cannot be
     told from the loop body raising KeyboardInterrupt: both stop the run."""
+    set_up(setup, teardown)  # this process is the one worker: worker_resource()
     results = []
     for index, item in enumerate(tqdm(items, **bar_options(progress))):
         try:
@@ -144,6 +157,7 @@ def run_serial(
         if isinstance(result, Failure) and not keep_going:
             raise ItemError(result)
         results.append(result)
+    tear_down()
     return results
 
 

@@ -18,6 +18,7 @@ from ._engine import Pool
 from ._errors import ItemError, PoolError
 from ._outcomes import RETRY_ON
 from ._pools import default_max_workers, open_pool, usable_cpus
+from ._resources import TEARDOWN_FAILURES
 from ._worker import Failure
 from .output import AsJson, record_line
 from .parallel import bar_options, run_serial
@@ -55,6 +56,7 @@ class Run:
         self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
         self.bar: tqdm | None = None
         self.executor: Pool | None = None  # counts the attempts of retries
+        self.teardowns_failed_before = TEARDOWN_FAILURES.count
 
     def on_result(self, position: int, outcome) -> None:
         """Called in this thread as each item finishes: writes its line."""
@@ -112,15 +114,17 @@ class Run:
             for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
         self.finish(time.perf_counter() - started, workers)
-        return 1 if self.failures else 0
+        teardowns_failed = TEARDOWN_FAILURES.count - self.teardowns_failed_before
+        return 1 if self.failures or teardowns_failed else 0
 
     def run_items(self, func, items: list, workers: int) -> None:
         args = self.args
         numbered = args.pattern == "submit"
-        setup = getattr(self.tasks, "setup", None)
+        in_each_worker = {
+            "setup": getattr(self.tasks, "setup", None),
+            "teardown": getattr(self.tasks, "teardown", None),
+        }
         if args.serial:
-            if setup is not None:
-                setup()
             run_serial(
                 func,
                 items,
@@ -128,6 +132,7 @@ class Run:
                 progress=False,
                 keep_going=args.keep_going,
                 on_result=self.on_result,
+                **in_each_worker,
             )
             return
         options = {
@@ -136,7 +141,7 @@ class Run:
             "timeout": args.timeout,
             "retries": args.retries,
             "retry_on": getattr(self.tasks, "RETRY_ON", RETRY_ON),
-            "setup": setup,
+            **in_each_worker,
         }
         with (
             open_executor(args, workers) as pool,
@@ -174,6 +179,8 @@ class Run:
             f"{len(self.failures)} failed",
             file=sys.stderr,
         )
+        if teardowns_failed := TEARDOWN_FAILURES.count - self.teardowns_failed_before:
+            print(f"teardown() failed in {teardowns_failed} worker(s)", file=sys.stderr)
         for failure in self.failures[:FAILURES_LISTED]:
             print(f"  {failure.describe()}", file=sys.stderr)
         more = len(self.failures) - FAILURES_LISTED

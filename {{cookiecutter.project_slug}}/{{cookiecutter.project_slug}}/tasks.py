@@ -3,7 +3,8 @@
     process_item(item)    the work for one item: replace the demo with yours
     items()               what to loop over when the command line names nothing
     demo_items()          a few small items: the demo, and what the tests run
-    setup()               runs once in each worker first (a connection, a model)
+    setup(), teardown()   once in each worker, first and last: open and close
+                          what its items share (a connection, a model)
     POOL, MAX_WORKERS     how it runs by default (the command line can override)
     TIMEOUT, RETRIES      for long runs: a time limit per item, tries again
 
@@ -75,11 +76,22 @@ def process_numbered_item(index: int, item):
 
 
 def setup():
-    """Runs once in each worker, before its first item: open a database connection
-    or an HTTP session, or load a model, and keep it in a module-level variable for
-    process_item to use. (Once per process on the process pool, once per thread on
-    the thread pool, once per run on workers that runs share: make it safe to
-    repeat.) If it raises, the run stops and says so."""
+    """Runs once in each worker, before its first item: return what its items
+    share, such as a database connection, an HTTP session or a model. Each worker
+    has its own (each thread, on the thread pool), so objects that are not
+    thread-safe are never shared; process_item gets its worker's with
+    `connection = worker_resource()` (from .parallel import worker_resource):
+
+        return sqlite3.connect("cache.db")      # a database connection
+        return requests.Session()               # an HTTP session
+
+    If it raises, the run stops and says so."""
+    return None
+
+
+def teardown(resource):
+    """Runs once in each worker as the run ends normally, with what setup()
+    returned there: `resource.close()`. Not after Ctrl-C or a crash."""
 
 
 def items():
