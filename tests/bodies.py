@@ -11,8 +11,9 @@ reach it, "once hang DIR" and "once regex DIR" hang or hold the GIL at their fir
 call only (then return "again"), "log" logs a warning, "info" logs an info record, "flaky DIR" fails
 twice with ConnectionError and then checks that other items finished meanwhile,
 "done DIR" leaves a mark there, "whoami" returns the worker process's name,
-"signals" returns how the worker handles SIGINT and SIGTERM, "pid" the worker's
-process id, "watches" how many timeout watch threads run once those of earlier
+"tree DIR [exit|return|stuck]" starts commands (start_a_tree), "child sigign"
+the signals a command it runs ignores, "signals" how the worker handles SIGINT
+and SIGTERM, "pid" the worker's process id, "watches" how many timeout watch threads run once those of earlier
 runs had time to stop, "data" the module's DATA as the worker sees it, "half [FILE]" dies
 halfway through sending its result (and touches FILE first), "inner"
 runs a small process pool of its own and returns its results' sum, anything else
@@ -28,6 +29,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -80,9 +82,14 @@ def process_item(item):
         logging.getLogger("bodies").warning("a warning from the loop body")
     if text == "info":
         logging.getLogger("bodies").info("an info record from the loop body")
+    if text.startswith("tree "):  # "tree DIR [then exit|return]"
+        return start_a_tree(*text.split()[1:])
+    if text == "child sigign":  # the signals a command run here starts ignoring
+        status = subprocess.run(["cat", "/proc/self/status"], capture_output=True)
+        return [line for line in status.stdout.decode().splitlines() if "SigIgn" in line]
     if text == "signals":
         handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
-        return [getattr(handler, "name", repr(handler)) for handler in handlers]
+        return [getattr(h, "name", getattr(h, "__name__", repr(h))) for h in handlers]
     if text.startswith("flaky "):
         return flaky(Path(text.split(maxsplit=1)[1]))
     if text.startswith("done "):
@@ -166,6 +173,34 @@ def teardown(resource) -> None:
 def mark_setup(folder: str) -> None:
     """A setup() that leaves one mark per call in folder: WORKER-WHEN."""
     Path(folder, f"{worker_id()}-{time.monotonic_ns()}").touch()
+
+
+def start_a_tree(folder: str, then: str = "wait"):
+    """Starts what a loop body starts: a command, a shell pipeline, and a shell
+    whose child (our grandchild) runs on; notes their pids in folder, then waits
+    for another command (or exits the worker, or returns)."""
+    started = [
+        subprocess.Popen(["sleep", "1000"]),
+        subprocess.Popen(["sh", "-c", "sleep 1000 | cat"]),
+        subprocess.Popen(["sh", "-c", "sleep 1000 & echo $! > grandchild; wait"],
+                         cwd=folder),  # fmt: skip
+    ]
+    grandchild = Path(folder, "grandchild")
+    deadline = time.monotonic() + 60
+    while not grandchild.exists() or not grandchild.read_text().strip():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the grandchild did not start")
+        time.sleep(0.01)
+    pids = [p.pid for p in started] + [int(grandchild.read_text())]
+    Path(folder, f"pids-{os.getpid()}").write_text(" ".join(map(str, pids)))
+    if then == "exit":
+        os._exit(3)
+    if then == "return":
+        return pids
+    if then == "stuck":  # where its timeout cannot reach
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(10**6)
+    subprocess.run(["sleep", "1000"])
 
 
 def open_database(path: str):

@@ -258,15 +258,17 @@ def wait_for(condition, timeout=60, what="the run"):
         time.sleep(0.02)
 
 
-def processes_in_group(group) -> list[int]:
-    """Live (not zombie) processes of a process group (Linux: /proc)."""
+def processes_in_session(session) -> list[int]:
+    """Live (not zombie) processes of a session (Linux: /proc): those of a process
+    started with start_new_session=True (its id), whatever group they are in (each
+    worker process has its own)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == group and fields[0] != "Z":
+        if int(fields[3]) == session and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import bodies
 import pytest
-from conftest import processes_in_group, wait_for
+from conftest import processes_in_session, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="POSIX signals and /proc"
@@ -55,7 +55,7 @@ def lines_in(path: Path) -> int:
 
 
 def no_processes_left(group, timeout=20):
-    wait_for(lambda: processes_in_group(group) == [], timeout, "the processes to end")
+    wait_for(lambda: processes_in_session(group) == [], timeout, "the processes to end")
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,7 @@ def test_a_ctrl_c_that_reaches_the_workers_is_left_to_the_main_process(
     env = {"PFOR_START_METHOD": method}
     run = start_cli(*files, "--workers", "2", "--output", out, env=env)
     wait_for(lambda: lines_in(out) >= 2)  # the workers are running items
-    for pid in processes_in_group(run.pid):
+    for pid in processes_in_session(run.pid):
         if pid != run.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGINT)
@@ -130,7 +130,7 @@ def test_workers_leave_signals_to_the_main_process(make_files, method, start_cli
     run = start_cli(*make_files("signals"), "--no-progress", env=env)
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 0, stderr
-    assert json.loads(stdout)["result"] == ["SIG_IGN", "SIG_DFL"]
+    assert json.loads(stdout)["result"] == ["do_nothing", "SIG_DFL"]
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
@@ -142,7 +142,7 @@ def test_workers_exit_when_the_main_process_is_killed(
     env = {"PFOR_START_METHOD": method}
     run = start_cli(*files, "--workers", "2", "--output", out, env=env)
     wait_for(lambda: lines_in(out) >= 1)  # the workers are running items
-    wait_for(lambda: len(processes_in_group(run.pid)) >= 3, what="the workers")
+    wait_for(lambda: len(processes_in_session(run.pid)) >= 3, what="the workers")
     run.kill()  # kill -9: no chance to clean up
     run.communicate(timeout=60)
     no_processes_left(run.pid)  # the workers noticed
@@ -150,7 +150,7 @@ def test_workers_exit_when_the_main_process_is_killed(
 
 def test_ctrl_c_stops_nested_pools_too(make_files, tmp_path, project, start_cli):
     run = start_cli(*make_files("nested", "nested"), "--workers", "2")
-    wait_for(lambda: len(processes_in_group(run.pid)) >= 6, what="the inner workers")
+    wait_for(lambda: len(processes_in_session(run.pid)) >= 6, what="the inner workers")
     os.killpg(run.pid, signal.SIGINT)
     sent = time.monotonic()
     stdout, stderr = run.communicate(timeout=60)

@@ -9,7 +9,7 @@ import sys
 from contextlib import contextmanager
 
 import pytest
-from conftest import TESTS, processes_in_group, render_once, wait_for
+from conftest import TESTS, processes_in_session, render_once, wait_for
 
 pytest.importorskip("distributed")
 
@@ -113,7 +113,7 @@ def test_a_timed_out_item_is_tried_again_on_dask(tmp_path, dask_project, start_c
     # out too. The third then runs elsewhere.
     assert records[1]["result"] == "again" and records[1]["attempts"] in (2, 3)
     assert [records[i]["result"] for i in (0, 2)] == [1, 2]
-    wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
+    wait_for(lambda: processes_in_session(run.pid) == [], what="the cluster to stop")
 
 
 def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, start_cli):
@@ -129,7 +129,7 @@ def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, star
     finished = out.read_text().count("\n")
     assert f"interrupted: {finished} of 20 items finished" in stderr
     assert "Traceback" not in stderr
-    wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
+    wait_for(lambda: processes_in_session(run.pid) == [], what="the cluster to stop")
 
     # --resume runs the rest, on Dask too, with the same bar.
     args = ("--pool", "dask", "--workers", "2", "--output", out, "--resume")
@@ -302,7 +302,7 @@ def test_long_runs_on_a_local_cluster(tmp_path, dask_project, start_cli):
             "ItemTimeout: timed out after 3 s"
         ), records[index]
     assert 1 <= len(list(marks.iterdir())) <= 3  # per worker thread, not per item
-    wait_for(lambda: processes_in_group(run.pid) == [], what="the cluster to stop")
+    wait_for(lambda: processes_in_session(run.pid) == [], what="the cluster to stop")
 
 
 def test_each_thread_of_a_dask_worker_has_its_own_connection(
@@ -330,3 +330,17 @@ def test_each_thread_of_a_dask_worker_has_its_own_connection(
         assert len(rows(path_2)) == 100
         assert marks(path_1, "closed") == marks(path_1, "setup")
     assert bodies  # imported here: the workers import it by name
+
+
+def test_commands_run_on_a_dask_worker_can_be_interrupted(
+    tmp_path, dask_project, start_cli
+):
+    listing = lines_file(tmp_path, "child sigign")
+    run = start_cli(
+        "--lines", listing, "--pool", "dask", "--workers", "1", "--no-progress",
+        where=dask_project,
+    )  # fmt: skip
+    stdout, stderr = run.communicate(timeout=180)
+    assert run.returncode == 0, stderr
+    (line,) = json.loads(stdout)["result"]
+    assert not int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)), line

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import bodies
 import pytest
-from conftest import processes_in_group, wait_for
+from conftest import processes_in_session, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="signals, /proc"
@@ -33,7 +33,7 @@ def run_cli(start_cli, pool_and_method, *args, env=None):
     env = {"PFOR_START_METHOD": method, **(env or {})}
     run = start_cli(*args, "--pool", pool, "--no-progress", env=env)
     stdout, stderr = run.communicate(timeout=120)
-    wait_for(lambda: processes_in_group(run.pid) == [], what="every process to end")
+    wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")
     records = [json.loads(line) for line in stdout.splitlines()]
     return run.returncode, records, stderr
 
@@ -165,7 +165,7 @@ def test_an_item_that_holds_the_gil_ends_with_a_killed_main_process(
     wait_for(lambda: any(marks.iterdir()), what="the regex to start")
     run.kill()  # kill -9: its worker cannot see it (the GIL is held)
     run.communicate(timeout=60)
-    wait_for(lambda: processes_in_group(run.pid) == [], what="every process to end")
+    wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")
 
 
 def test_retries_wait_without_blocking_other_items(

@@ -12,7 +12,7 @@ import threading
 
 import bodies
 import pytest
-from conftest import TESTS, processes_in_group, wait_for
+from conftest import TESTS, processes_in_session, wait_for
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_nothing_is_left_when_the_program_exits(project, tmp_path):
     assert "Traceback" not in done.stderr, done.stderr
     group = int(done.stdout)
     wait_for(
-        lambda: processes_in_group(group) == [],
+        lambda: processes_in_session(group) == [],
         what="the forkserver and the workers to end",
     )
 

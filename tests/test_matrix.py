@@ -18,7 +18,7 @@ import tomllib
 
 import pytest
 import pythons
-from conftest import IGNORING_CTRL_C, TESTS, processes_in_group, tool, wait_for
+from conftest import IGNORING_CTRL_C, TESTS, processes_in_session, tool, wait_for
 from test_script_layout import script_metadata
 
 KINDS = {
@@ -217,7 +217,7 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
     assert run.returncode == 130, stderr
     assert f"interrupted: {lines_in(out)} of 40 items finished" in stderr
     assert "Traceback" not in stderr and "leaked" not in stderr, stderr
-    wait_for(lambda: processes_in_group(run.pid) == [], what="the processes to end")
+    wait_for(lambda: processes_in_session(run.pid) == [], what="the processes to end")
 
     # A library call, Ctrl-C'd just as it starts to wait for a long item, where a
     # wait with no end can miss it (free-threaded Python): it is seen, each time.
@@ -245,7 +245,7 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
     assert "a worker process died" in stderr and "unfinished: items #1" in stderr
     assert "Traceback" not in stderr and "leaked" not in stderr, stderr
     assert [json.loads(line)["index"] for line in stdout.splitlines()] == [0]
-    wait_for(lambda: processes_in_group(run.pid) == [], what="the processes to end")
+    wait_for(lambda: processes_in_session(run.pid) == [], what="the processes to end")
 
 
 def test_the_private_cpython_attributes_exist_on_each_python(project, python):

@@ -6,7 +6,9 @@ while a pool is made, so that nothing is ever left half started.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.connection
+import os
 import signal
 import threading
 import time
@@ -87,11 +89,47 @@ def end_workers(processes: list, results) -> None:
     for the rest of it forever, unable to see anything else; once no worker is
     left, closing this process's end of that pipe ends the wait."""
     for process in processes:
-        process.terminate()
+        end_worker(process, getattr(signal, "SIGTERM", None))
     for process in processes:
         process.join(timeout=5)
     if results is not None and all(p.exitcode is not None for p in processes):
         _cpython.close_result_pipe(results)
+
+
+def end_worker(process, signum) -> None:
+    """Sends a worker process signum (None: terminate() on Windows) and, once it
+    leads its own process group (start_process_worker), all it started too."""
+    if own_group(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+    elif signum == getattr(signal, "SIGKILL", None):
+        process.kill()
+    else:
+        process.terminate()
+
+
+def own_group(pid: int) -> bool:
+    """Whether a live process leads a process group of its own."""
+    try:
+        return hasattr(os, "getpgid") and os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
+def note_worker_groups(pool) -> None:
+    """Remembers the pool's worker processes, whose process groups are ended after
+    the run (end_worker_groups): shutdown forgets them, and a dead one is gone."""
+    pool.worker_groups.update(p.pid for p in worker_processes(pool.executor))
+
+
+def end_worker_groups(pool) -> None:
+    """After the pool: SIGKILL to what is left of its workers' process groups (what
+    a loop body started and left, what a worker that died had started). Soon after
+    its workers ended (a dead one breaks the pool): a group id is a pid, and pids
+    are reused, but not within seconds."""
+    for group in pool.worker_groups if hasattr(os, "killpg") else ():  # Windows
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
 
 
 def a_worker_died_unseen(executor: Executor) -> bool:
@@ -114,7 +152,8 @@ def end_stuck_workers(pool) -> None:
         index, started = read_slot(slot_path(pool.settings.notes, process.pid))
         if index >= 0 and time.monotonic() - started > limit:
             Path(pool.settings.notes, str(index)).touch()
-            process.kill()
+            end_worker(process, getattr(signal, "SIGKILL", None))
+            pool.worker_groups.discard(process.pid)  # ended: the run may go on long
 
 
 def look_for_an_unseen_death(pool) -> None:

@@ -42,6 +42,7 @@ from ._ending_workers import (
     ctrl_c_held,
     end_stuck_workers,
     look_for_an_unseen_death,
+    note_worker_groups,
     pool_broke,
     replace_stuck_worker,
 )
@@ -73,10 +74,10 @@ class Pool:
         self.abandoned = False  # an item timed out on a thread that runs on
         self.death_seen_at: float | None = None  # of a worker the pool missed
         self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
+        self.worker_groups: set[int] = set()  # see note_worker_groups
 
     def submit(self, fn, func, first: int, batch: list) -> Future:
-        """executor.submit(call_each, func, first, batch): a future done once each
-        item of the batch is final (tried again, if it failed), as call_each's."""
+        """A future done once each item of the batch is final (retried, if it failed)."""
         if fn is not call_each:
             raise TypeError("the engine's Pool runs call_each(func, first, batch)")
         future = BatchFuture(self)
@@ -94,8 +95,8 @@ class Pool:
         with pool_errors(self.outcomes.describe_unfinished), ctrl_c_held():
             future = self.executor.submit(in_worker, self.settings, call_batch, *args)
         self.in_flight[future] = first
-        if self.settings.timeout:
-            self.submitted_at[future] = time.monotonic()
+        note_worker_groups(self)
+        self.submitted_at[future] = time.monotonic()
 
     def batches(self, items, largest: int | None = None):
         """Yields (index of its first item, batch of at most `largest` items),

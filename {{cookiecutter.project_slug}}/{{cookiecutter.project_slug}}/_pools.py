@@ -18,7 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import _cpython
-from ._ending_workers import ctrl_c_held, stop_now
+from ._ending_workers import (
+    ctrl_c_held,
+    end_worker_groups,
+    note_worker_groups,
+    stop_now,
+)
 from ._engine import Pool
 from ._errors import check_not_starting_a_worker
 from ._outcomes import RETRY_ON, Outcomes
@@ -197,13 +202,17 @@ def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
         yield made
     except BaseException:
         if made is not None:
+            note_worker_groups(made)
             stop_now(made.executor)  # the one in use: it may be a new one
         raise
     else:  # a thread that runs on past its timeout is not waited for
         if pool == "thread" and HOLDERS and not made.abandoned:
             tear_down_each_thread(made.executor, workers)
+        note_worker_groups(made)
         made.executor.shutdown(wait=not made.abandoned)
     finally:
+        if made is not None:
+            end_worker_groups(made)  # what the loop body started and left
         if logs is not None:
             logs.close()
         if one_blas_thread is not None:

@@ -169,6 +169,8 @@ def call_batch(func, first: int, items: list, numbered: bool):
                 if slot is not None:
                     SLOT.pack_into(slot, 0, -1, 0.0)
         except BaseException as exc:
+            if isinstance(exc, ItemTimeout):
+                end_what_this_worker_started()
             outcome = failure_of(item, exc, retry_on)
             failed.append(len(outcomes))
         outcomes.append(outcome)
@@ -249,6 +251,20 @@ def watch(main: int, settings: Settings) -> None:
         if running != signalled:
             signal.pthread_kill(main, signal.SIGALRM)
             signalled = running
+
+
+def end_what_this_worker_started() -> None:
+    """After an item timed out in a worker process, which leads its own process
+    group: SIGTERM to the commands it started (ignored here meanwhile)."""
+    if not hasattr(os, "killpg") or os.getpgrp() != os.getpid():
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return  # not a worker process of ours
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(0, signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def slot_path(notes: str, pid: int) -> Path:

@@ -1,6 +1,6 @@
 """The first thing each worker process runs (start_process_worker): it leaves
 Ctrl-C to the main process, sends its log records there, and ends when the main
-process does, even if that is killed.
+process does, even if that is killed, together with what its loop body started.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ from ._worker import current_index
 def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
     """Runs first in each worker process."""
     os.environ.update(environment)  # BLAS threads: see _pools.BlasThreadsPerWorker
-    # Ctrl-C reaches every process of the terminal. The main process handles it and
-    # stops the workers; without this, each would print a KeyboardInterrupt too.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A process group of its own: the commands its loop body runs, and theirs, end
+    # with it (_ending_workers.end_worker), and the terminal's Ctrl-C goes to the
+    # main process only, which stops the workers. A SIGINT sent here anyway does
+    # nothing; a handler rather than SIG_IGN, which the commands would inherit.
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, do_nothing)
     if hasattr(signal, "pthread_sigmask"):  # blocked while we started: _ending_workers
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # A forked worker inherits the main process's SIGTERM handler: just end.
@@ -45,8 +49,8 @@ def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
 
 
 def end_with_parent(sentinel: int) -> None:
-    """On Linux, asks the kernel to send this process SIGIO, whose default is to end
-    it, when the parent's end of the sentinel pipe closes (when the parent ends):
+    """On Linux, asks the kernel to send this process and its group SIGIO, whose
+    default is to end them, when the parent's end of the sentinel pipe closes:
     unlike a thread of ours, that needs no GIL. Other systems keep to the thread."""
     try:
         import fcntl
@@ -54,9 +58,14 @@ def end_with_parent(sentinel: int) -> None:
         return
     if not sys.platform.startswith("linux"):  # elsewhere SIGIO's default: ignored
         return
-    fcntl.fcntl(sentinel, fcntl.F_SETOWN, os.getpid())
+    own_group = os.getpgrp() == os.getpid()  # to all it started too: negative
+    fcntl.fcntl(sentinel, fcntl.F_SETOWN, -os.getpid() if own_group else os.getpid())
     flags = fcntl.fcntl(sentinel, fcntl.F_GETFL)
     fcntl.fcntl(sentinel, fcntl.F_SETFL, flags | os.O_ASYNC)
+
+
+def do_nothing(signum, frame) -> None:
+    pass
 
 
 def add_item_index(record: logging.LogRecord) -> bool:
