@@ -86,7 +86,9 @@ def process_item(item):
         return start_a_tree(*text.split()[1:])
     if text == "child sigign":  # the signals a command run here starts ignoring
         status = subprocess.run(["cat", "/proc/self/status"], capture_output=True)
-        return [line for line in status.stdout.decode().splitlines() if "SigIgn" in line]
+        return [
+            line for line in status.stdout.decode().splitlines() if "SigIgn" in line
+        ]
     if text == "signals":
         handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
         return [getattr(h, "name", getattr(h, "__name__", repr(h))) for h in handlers]
@@ -182,8 +184,9 @@ def start_a_tree(folder: str, then: str = "wait"):
     started = [
         subprocess.Popen(["sleep", "1000"]),
         subprocess.Popen(["sh", "-c", "sleep 1000 | cat"]),
-        subprocess.Popen(["sh", "-c", "sleep 1000 & echo $! > grandchild; wait"],
-                         cwd=folder),  # fmt: skip
+        subprocess.Popen(
+            ["sh", "-c", "sleep 1000 & echo $! > grandchild; wait"], cwd=folder
+        ),  # fmt: skip
     ]
     grandchild = Path(folder, "grandchild")
     deadline = time.monotonic() + 60

@@ -299,3 +299,60 @@ def test_a_loop_body_of_python_c_is_refused_on_each_python(project, python, venv
     assert "defined in a notebook cell, python -c or stdin" in done.stdout, done.stdout
     assert 'or use pool="thread"' in done.stdout
     assert done.stdout.endswith("[0, 1, 4]\n")
+
+
+RESOURCES_CALL = """
+import functools, sqlite3, sys, tempfile
+from pathlib import Path
+
+import bodies
+from parallel_loop.parallel import run_map
+
+if __name__ == "__main__":
+    for pool in ("thread", "process"):
+        folder = Path(tempfile.mkdtemp())
+        path = str(folder / "shared.db")
+        results = run_map(
+            bodies.record_in_database, [f"item {n}" for n in range(100)],
+            pool=pool, max_workers=2, progress=False,
+            setup=functools.partial(bodies.open_database, path),
+            teardown=functools.partial(bodies.close_database, path),
+        )
+        with sqlite3.connect(path) as connection:
+            (count,) = connection.execute("select count(*) from done").fetchone()
+        setups = {p.name.split("-setup-")[1] for p in folder.glob("*-setup-*")}
+        closed = {p.name.split("-closed-")[1] for p in folder.glob("*-closed-*")}
+        print(pool, count, setups == closed >= set(results))
+"""
+
+
+def test_each_worker_has_its_own_resource_on_each_python(project, python, venv):
+    """tests/test_worker_resources.py, on each Python: sqlite3 connections of
+    setup(), one per thread or process, each closed by teardown() where made."""
+    interpreter = venv(*requirements(project, "package"))
+    path = os.pathsep.join([str(project), str(TESTS)])
+    done = call(
+        interpreter, "-c", RESOURCES_CALL, cwd=project, env={"PYTHONPATH": path}
+    )
+    check_clean(done, "setup and teardown")
+    assert done.stdout == "thread 100 True\nprocess 100 True\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_commands_of_the_loop_body_end_with_the_run_on_each_python(
+    project, python, venv, tmp_path, signum
+):
+    """tests/test_no_orphans.py, on each Python: SIGTERM and kill -9 of the main
+    process leave none of the commands a loop body started."""
+    interpreter = venv(*requirements(project, "package"))
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    listing = tmp_path / "items.txt"
+    listing.write_text(f"tree {folder}\nhang\n")
+    run = start_cli(interpreter, project, "--lines", listing, "--workers", "2")
+    wait_for(lambda: list(folder.glob("pids-*")), what="the commands to start")
+    os.kill(run.pid, signum)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == (-9 if signum == signal.SIGKILL else 143), stderr
+    wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")

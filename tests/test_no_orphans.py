@@ -139,5 +139,3 @@ def test_commands_run_by_the_loop_body_can_be_interrupted(start_cli, tmp_path, p
     (line,) = json.loads(stdout)["result"]
     ignored = int(line.split()[1], 16)
     assert not ignored & (1 << (signal.SIGINT - 1)), line
-
-
