@@ -127,10 +127,11 @@ def table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(section: str) -> None:
+def write(section: str, heading: str = HEADING) -> None:
+    """Puts a section in docs/benchmarks.md, in place of the one it replaces."""
     text = DOCS.read_text(encoding="utf-8")
-    if HEADING in text:
-        before, rest = text.split(HEADING, 1)
+    if heading in text:
+        before, rest = text.split(heading, 1)
         after = rest[rest.find("\n## ") :] if "\n## " in rest else ""
         text = before + section + after
     else:

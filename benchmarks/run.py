@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 
 import contenders  # noqa: E402
 import free_threading  # noqa: E402
+import recycling  # noqa: E402
 import workloads  # noqa: E402
 
 PEERS = ["naive_submit", "naive_map", "tqdm_contrib", "joblib_generator", "mpire_map"]
@@ -320,6 +321,7 @@ def main() -> None:
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.md").write_text(report.markdown(with_plot=report.plot()))
     free_threading.main()  # its own section of the page, from every Python build
+    recycling.main()  # and so has recycling
     print(f"\nwrote {DOCS / 'benchmarks.md'} and {DOCS / 'benchmarks.png'}")
 
 

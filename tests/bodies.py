@@ -11,10 +11,11 @@ reach it, "once hang DIR" and "once regex DIR" hang or hold the GIL at their fir
 call only (then return "again"), "log" logs a warning, "info" logs an info record, "flaky DIR" fails
 twice with ConnectionError and then checks that other items finished meanwhile,
 "done DIR" leaves a mark there, "whoami" returns the worker process's name,
-"tree DIR [exit|return|stuck]" starts commands (start_a_tree), "child sigign"
-the signals a command it runs ignores, "signals" how the worker handles SIGINT
-and SIGTERM, "pid" the worker's process id, "watches" how many timeout watch threads run once those of earlier
-runs had time to stop, "data" the module's DATA as the worker sees it, "half [FILE]" dies
+"leak MB" keeps MB more memory, "tree DIR [exit|return|stuck]" starts
+commands (start_a_tree), "child sigign" the signals a command it runs ignores,
+"signals" how the worker handles SIGINT and SIGTERM, "pid" the worker's process
+id, "watches" how many timeout watch threads run once those of earlier runs had
+time to stop, "data" the module's DATA as the worker sees it, "half [FILE]" dies
 halfway through sending its result (and touches FILE first), "inner"
 runs a small process pool of its own and returns its results' sum, anything else
 returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
@@ -82,6 +83,9 @@ def process_item(item):
         logging.getLogger("bodies").warning("a warning from the loop body")
     if text == "info":
         logging.getLogger("bodies").info("an info record from the loop body")
+    if text.startswith("leak "):  # "leak MB": keeps MB more, returns [pid, peak MB]
+        LEAKED.append(b"x" * (int(text.split()[1]) * 2**20))
+        return [os.getpid(), peak_resident_mb()]
     if text.startswith("tree "):  # "tree DIR [then exit|return]"
         return start_a_tree(*text.split()[1:])
     if text == "child sigign":  # the signals a command run here starts ignoring
@@ -172,9 +176,23 @@ def teardown(resource) -> None:
         raise OSError("cannot close the connection")
 
 
+def mark_teardown(folder: str, resource) -> None:
+    """A teardown() that leaves one mark per call in folder: closed-WORKER."""
+    Path(folder, f"closed-{worker_id()}").touch()
+
+
 def mark_setup(folder: str) -> None:
     """A setup() that leaves one mark per call in folder: WORKER-WHEN."""
     Path(folder, f"{worker_id()}-{time.monotonic_ns()}").touch()
+
+
+LEAKED = []  # what "leak MB" keeps
+
+
+def peak_resident_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def start_a_tree(folder: str, then: str = "wait"):

@@ -356,3 +356,32 @@ def test_commands_of_the_loop_body_end_with_the_run_on_each_python(
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == (-9 if signum == signal.SIGKILL else 143), stderr
     wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")
+
+
+RECYCLING_CALL = """
+import collections
+
+import bodies
+from parallel_loop import _pools
+from parallel_loop.parallel import run_map
+
+if __name__ == "__main__":
+    for method in ("forkserver", "fork"):
+        _pools.START_METHOD = method
+        pids = run_map(bodies.process_item, ["pid"] * 40, max_workers=2,
+                       progress=False, max_items_per_worker=5)
+        per_worker = collections.Counter(pids)
+        print(method, len(pids), max(per_worker.values()) <= 5 < len(per_worker))
+"""
+
+
+def test_workers_are_recycled_on_each_python(project, python, venv):
+    """tests/test_recycling.py, on each Python (3.10 has no max_tasks_per_child,
+    and fork refuses it): workers replaced after 5 items, every item run once."""
+    interpreter = venv(*requirements(project, "package"))
+    path = os.pathsep.join([str(project), str(TESTS)])
+    done = call(
+        interpreter, "-c", RECYCLING_CALL, cwd=project, env={"PYTHONPATH": path}
+    )
+    check_clean(done, "recycling")
+    assert done.stdout == "forkserver 40 True\nfork 40 True\n"

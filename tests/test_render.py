@@ -99,6 +99,7 @@ def test_the_defaults(render):
                 "_errors",
                 "_outcomes",
                 "_pools",
+                "_recycling",
                 "_resources",
                 "_worker",
                 "_worker_process",

@@ -1,7 +1,7 @@
 """Ending workers: at once, on an error or Ctrl-C; when one died and its pool did
 not notice; when an item is stuck where its timeout cannot reach (a thread cannot
-be ended: its item is abandoned). And Ctrl-C held
-while a pool is made, so that nothing is ever left half started.
+be ended: its item is abandoned); when they are spent (recycle_workers). And
+Ctrl-C held while a pool is made, so that nothing is ever left half started.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import signal
 import threading
 import time
 from concurrent.futures import (
+    FIRST_COMPLETED,
     BrokenExecutor,
     Executor,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
+    wait,
 )
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,6 +208,19 @@ def replace_stuck_worker(pool, lost: list[int]) -> bool:
             start = index + 1
         pool.send_again(start, items[start - first :])
     return True
+
+
+def recycle_workers(pool) -> None:
+    """A worker ran its max_items_per_worker or passed max_worker_memory_mb (see
+    _recycling.py): once the batches in flight are back, the pool is replaced."""
+    while pool.in_flight:
+        pool.handle(wait(pool.in_flight, 0.5, FIRST_COMPLETED).done)  # sees Ctrl-C
+    pool.outcomes.workers_spent = False  # after: the batches back may say so too
+    note_worker_groups(pool)
+    pool.executor.shutdown(wait=True)  # teardown() runs in each worker
+    end_worker_groups(pool)
+    pool.worker_groups.clear()
+    pool.executor = pool.renew()  # whose workers run setup() again
 
 
 def abandon_late_items(pool) -> None:

@@ -14,6 +14,8 @@ An item's way through a run, and the module that takes each step:
     _worker.py          what runs in a worker: the loop body on each item of a
                         batch, failures captured; timeouts
     _resources.py       setup() and teardown() in each worker, worker_resource()
+    _recycling.py       worker processes replaced after N items, or past a cap
+                        on their memory
     _worker_process.py  how a worker process starts: signals, logs, its parent
     _outcomes.py        results and failures, retries, timeouts, on_result, and
                         results handed out in input order
@@ -44,6 +46,7 @@ from ._ending_workers import (
     look_for_an_unseen_death,
     note_worker_groups,
     pool_broke,
+    recycle_workers,
     replace_stuck_worker,
 )
 from ._errors import check_picklable, pool_errors
@@ -88,6 +91,8 @@ class Pool:
     def send(self, func, first: int, batch: list, numbered: bool) -> None:
         """Sends a batch to a worker, tracked, with the pool's errors explained."""
         self.call = (func, numbered)  # remembered, to retry an item
+        if self.outcomes.workers_spent:
+            recycle_workers(self)
         if not self.in_flight and not isinstance(self.executor, ThreadPoolExecutor):
             check_picklable(func, _cpython.forks(self.executor))  # say early
         self.outcomes.unfinished[first] = batch
@@ -99,9 +104,8 @@ class Pool:
         self.submitted_at[future] = time.monotonic()
 
     def batches(self, items, largest: int | None = None):
-        """Yields (index of its first item, batch of at most `largest` items),
-        BATCHES_IN_FLIGHT_PER_WORKER per worker in flight: items read lazily,
-        finished batches handled while waiting."""
+        """Yields (index of its first item, batch of at most `largest` items), read
+        lazily, BATCHES_IN_FLIGHT_PER_WORKER per worker in flight."""
         total = len(items) if hasattr(items, "__len__") else None
         iterator = iter(items)
         first = 0
@@ -188,9 +192,8 @@ class Pool:
             yield from self.outcomes.ready()
 
     def map(self, func, items: list, chunksize: int | None = None):
-        """Like executor.map(func, items, chunksize=...): yields func(item) for
-        each item, in input order, as soon as it and every item before it are
-        done. Batches grow from 1 item up to chunksize while items are fast."""
+        """Like executor.map(func, items, chunksize=...): func(item) for each item,
+        in input order. Batches grow from 1 item up to chunksize while items are fast."""
         for first, batch in self.batches(items, chunksize):
             self.send(func, first, batch, numbered=False)
             for outcomes in self.outcomes.ready():

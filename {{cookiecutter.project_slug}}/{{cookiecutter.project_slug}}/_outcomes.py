@@ -44,6 +44,7 @@ class Outcomes:
         self.home: dict[int, tuple[int, int]] = {}  # retried index -> (first, offset)
         self.not_read: int | None = None  # the first item not yet read, if any
         self.promised: dict[int, Future] = {}  # first index -> its batch's future
+        self.workers_spent = False  # a worker sent items back not run: recycle it
 
     def settle_batches(self, done: list) -> None:
         """Settles finished batches, (first, outcomes, seconds, failed) each, in
@@ -81,12 +82,15 @@ class Outcomes:
         for position in failed:
             failure, index = outcomes[position], first + position
             failure.index = index
-            if failure.retryable and self.try_again(index, items[position]):
-                self.home[index] = (home, offset + position)
-                slots[1] += 1
-                tried_again.add(position)
-            else:
+            if failure.not_run:  # its worker was spent: sent again at once
+                self.workers_spent = True
+                heapq.heappush(self.retry_at, (0.0, index, items[position]))
+            elif not (failure.retryable and self.try_again(index, items[position])):
                 first_failure = first_failure or failure
+                continue
+            self.home[index] = (home, offset + position)
+            slots[1] += 1
+            tried_again.add(position)
         if slots[0] is outcomes and self.on_result is None:
             pass  # nothing to do item by item: the way a million small items go
         else:

@@ -27,6 +27,7 @@ from ._ending_workers import (
 from ._engine import Pool
 from ._errors import check_not_starting_a_worker
 from ._outcomes import RETRY_ON, Outcomes
+from ._recycling import check_limits
 from ._resources import HOLDERS, tear_down_each_thread
 from ._worker import Settings
 from ._worker_process import start_process_worker
@@ -160,17 +161,23 @@ def open_pool(
     retry_on=RETRY_ON,
     setup=None,
     teardown=None,
+    max_items_per_worker=None,
+    max_worker_memory_mb=None,
 ):
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (a cluster's, or one of yours), which is left running.
 
     timeout: seconds an item may run; retries: how many more times an item that
     failed with one of retry_on is tried; setup: run once in each worker first,
-    its result given by worker_resource(); teardown(that result) as it ends.
+    its result given by worker_resource(); teardown(that result) as it ends;
+    max_items_per_worker, max_worker_memory_mb: a worker process is replaced once
+    it ran that many items, or its resident memory passed that many MB.
     On an error or Ctrl-C, queued work is cancelled and worker processes are
     ended at once, instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
-    settings = Settings(timeout, tuple(retry_on), setup, teardown)
+    limits = (max_items_per_worker, max_worker_memory_mb)
+    check_limits(pool, *limits)
+    settings = Settings(timeout, tuple(retry_on), setup, teardown, *limits)
     outcomes = Outcomes(keep_going, on_result, retries, settings.retry_on)
     with timeout_notes(settings, pool):
         if isinstance(pool, Executor):

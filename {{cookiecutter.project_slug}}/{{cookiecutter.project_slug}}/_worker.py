@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+from ._recycling import may_run_another
 from ._resources import set_up
 
 # A worker process's item (-1: none) and its monotonic start, in a file it maps
@@ -52,6 +53,7 @@ class Failure:
     traceback: str  # the worker's traceback, as text
     index: int | None = None  # position in the input, filled in by the caller
     retryable: bool = False  # its exception is one that Settings.retry_on names
+    not_run: bool = False  # its worker was spent (_recycling): it is sent again
 
     def describe(self) -> str:
         return f"item #{self.index} ({self.item}) failed: {self.error}"
@@ -70,8 +72,15 @@ class Settings:
     retry_on: tuple[type[BaseException], ...] = ()
     setup: Callable[[], object] | None = None  # run once in each worker first
     teardown: Callable[[object], object] | None = None  # with what setup returned
+    max_items: int | None = None  # per worker process: see _recycling.py
+    max_memory_mb: float | None = None
     notes: str = ""  # a folder for notes about stuck items
     run: int = field(default_factory=lambda: time.monotonic_ns())  # this run's id
+
+    def limits(self) -> tuple | None:
+        if self.max_items is None and self.max_memory_mb is None:
+            return None
+        return self.max_items, self.max_memory_mb
 
 
 @dataclass
@@ -149,13 +158,17 @@ def call_batch(func, first: int, items: list, numbered: bool):
     (first, outcomes, seconds, positions of the failures): the seconds let the
     pool size the next batches.
     """
-    retry_on = HERE.settings.retry_on
+    retry_on, limits = HERE.settings.retry_on, HERE.settings.limits()
     timed = HERE.settings.timeout is not None
     running = RUNNING.setdefault(threading.get_ident(), [None, 0.0])
     started = time.perf_counter()
     outcomes: list = []
     failed = []
     for index, item in enumerate(items, first):
+        if limits and not may_run_another(*limits):
+            failed.append(len(outcomes))
+            outcomes.append(Failure(describe(item), "", "", index, not_run=True))
+            continue
         try:
             try:
                 if timed:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import _pools, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
 from .output import cannot_write
-from .sources import positive_int, retry_count, timeout_seconds
+from .sources import megabytes, positive_int, retry_count, timeout_seconds
 
 # What --pool offers.
 {%- if cookiecutter.distributed == "dask" %}
@@ -35,6 +35,13 @@ def parse_args(argv, tasks):
     args = parser.parse_args(argv)
     check_args(args, parser)
     long_run_settings(args, tasks)
+    limits = args.max_items_per_worker or args.max_worker_memory
+    if limits and args.pool != "process":
+        parser.error(
+            "--max-items-per-worker and --max-worker-memory (or tasks.py's "
+            "MAX_ITEMS_PER_WORKER, MAX_WORKER_MEMORY_MB) replace worker processes: "
+            f"they need --pool process, not {args.pool}"
+        )
     return args, parser
 
 
@@ -46,12 +53,23 @@ def long_run_settings(args, tasks) -> None:
     )
     if args.serial:
         args.timeout, args.retries = None, 0
+        args.max_items_per_worker = args.max_worker_memory = None
         return
+    for option, name in LIMITS.items():
+        if getattr(args, option) is None:
+            setattr(args, option, getattr(tasks, name, None))
     if args.timeout is None:
         args.timeout = getattr(tasks, "TIMEOUT", None)
     args.timeout = args.timeout or None  # --timeout 0: no limit
     if args.retries is None:
         args.retries = getattr(tasks, "RETRIES", 0)
+
+
+# Options that replace worker processes, and their defaults in tasks.py.
+LIMITS = {
+    "max_items_per_worker": "MAX_ITEMS_PER_WORKER",
+    "max_worker_memory": "MAX_WORKER_MEMORY_MB",
+}
 
 
 def add_item_options(group) -> None:
@@ -121,6 +139,22 @@ def add_long_run_options(group, tasks) -> None:
         f"{getattr(tasks, 'RETRIES', 0)})",
     )
     group.add_argument(
+        "--max-items-per-worker",
+        type=positive_int,
+        metavar="N",
+        help="replace a worker process once it has run N items (for a loop body "
+        "that leaks memory; default: tasks.MAX_ITEMS_PER_WORKER, "
+        f"{getattr(tasks, 'MAX_ITEMS_PER_WORKER', None)})",
+    )
+    group.add_argument(
+        "--max-worker-memory",
+        type=megabytes,
+        metavar="MB",
+        help="replace a worker process once its resident memory passed MB "
+        "(default: tasks.MAX_WORKER_MEMORY_MB, "
+        f"{getattr(tasks, 'MAX_WORKER_MEMORY_MB', None)})",
+    )
+    group.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default="WARNING",
@@ -162,6 +196,8 @@ def check_args(args, parser) -> None:
 {%- endif %}
     if args.serial and (args.timeout or args.retries):
         parser.error("--timeout and --retries need a pool: leave out --serial")
+    if args.serial and (args.max_items_per_worker or args.max_worker_memory):
+        parser.error("--max-items-per-worker and --max-worker-memory need a pool")
     if args.lines is not None and args.inputs:
         parser.error("give either INPUT files or --lines FILE, not both")
     if args.timeline and not timeline.available():

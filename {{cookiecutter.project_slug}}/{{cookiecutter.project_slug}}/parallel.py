@@ -28,6 +28,9 @@ For long runs, both also take (see docs/long-runs.md):
     setup=FUNCTION    runs once in each worker before its first item; what it
                       returns, worker_resource() gives the loop body there
     teardown=FUNCTION teardown(that) runs in the same worker as it ends
+    max_items_per_worker=N, max_worker_memory_mb=MB
+                      for a leaky loop body, on processes: a worker process is
+                      replaced once it ran N items, or its memory passed MB
 """
 
 from __future__ import annotations

@@ -141,6 +141,8 @@ class Run:
             "timeout": args.timeout,
             "retries": args.retries,
             "retry_on": getattr(self.tasks, "RETRY_ON", RETRY_ON),
+            "max_items_per_worker": args.max_items_per_worker,
+            "max_worker_memory_mb": args.max_worker_memory,
             **in_each_worker,
         }
         with (

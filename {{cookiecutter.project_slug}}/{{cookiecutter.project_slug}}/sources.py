@@ -141,6 +141,19 @@ def timeout_seconds(text: str) -> float:
     return value
 
 
+def megabytes(text: str) -> float:
+    """An argparse type: a number of megabytes above 0 (--max-worker-memory)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of megabytes above 0, not {text!r} (for example: 2000)"
+        )
+    return value
+
+
 def retry_count(text: str) -> int:
     """An argparse type: a whole number from 0 up (--retries)."""
     try:

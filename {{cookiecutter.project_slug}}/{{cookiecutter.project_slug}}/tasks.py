@@ -7,6 +7,7 @@
                           what its items share (a connection, a model)
     POOL, MAX_WORKERS     how it runs by default (the command line can override)
     TIMEOUT, RETRIES      for long runs: a time limit per item, tries again
+    MAX_ITEMS_PER_WORKER  for leaky loop bodies: workers replaced as they grow
 
 The items come from the command line (`python -m {{ cookiecutter.project_slug }} FILES_OR_DIRS...`
 gives paths, `--lines FILE` one string per line) or, with neither, from items().
@@ -41,6 +42,12 @@ PATTERN = "{{ cookiecutter.pattern }}"
 TIMEOUT = None
 RETRIES = 0
 RETRY_ON = (TimeoutError, ConnectionError)
+
+# For a loop body that leaks memory (a C library, a cache that grows), on the
+# process pool: a worker process is replaced, and the run goes on, once it has run
+# this many items, or once its resident memory passed this many MB (None: never).
+MAX_ITEMS_PER_WORKER = None
+MAX_WORKER_MEMORY_MB = None
 
 
 def process_item(item):

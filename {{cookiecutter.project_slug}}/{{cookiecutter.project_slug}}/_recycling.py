@@ -1,0 +1,63 @@
+"""Recycling worker processes: max_items_per_worker and max_worker_memory_mb, for a
+loop body that leaks memory (a C library, a cache that grows).
+
+    may_run_another   in a worker, before each item: a worker that has run its
+                      items, or whose resident memory passed the cap, runs no more
+                      (its items come back as not run, and are sent again)
+    recycle_workers   (_ending_workers.py) in the main process: once the batches
+                      in flight are back, the pool shuts down (teardown() runs in
+                      each worker) and a new one starts (setup() runs again)
+
+CPython's max_tasks_per_child counts batches, not items, refuses fork, and is
+missing on Python 3.10; this works with batches and every start method. It costs a
+pool's start (tens of milliseconds) each time the first worker is spent, since the
+whole pool is replaced: see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+ITEMS_RUN = 0  # items this worker process has started
+
+
+def check_limits(pool, max_items, max_memory_mb) -> None:
+    """The limits are whole numbers (MB: any number) above 0, for pool="process"."""
+    if max_items is None and max_memory_mb is None:
+        return
+    if max_items is not None and (
+        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1
+    ):
+        raise ValueError(f"max_items_per_worker must be 1 or more, not {max_items!r}")
+    if max_memory_mb is not None and not (
+        isinstance(max_memory_mb, (int, float)) and max_memory_mb > 0
+    ):
+        raise ValueError(f"max_worker_memory_mb must be above 0, not {max_memory_mb!r}")
+    if pool != "process":
+        raise ValueError(
+            "max_items_per_worker and max_worker_memory_mb replace worker processes: "
+            'they need pool="process", a pool the run makes (not threads, which share '
+            "one process, nor an executor of yours: reusable_pool's, a cluster's)"
+        )
+    if max_memory_mb is not None and sys.platform == "win32":
+        raise ValueError("max_worker_memory_mb needs Linux or macOS, not Windows")
+
+
+def may_run_another(max_items, max_memory_mb) -> bool:
+    """In a worker process, before an item: whether it may run (and counts it)."""
+    global ITEMS_RUN
+    if max_items is not None and ITEMS_RUN >= max_items:
+        return False
+    if max_memory_mb is not None and peak_resident_mb() > max_memory_mb:
+        return False
+    ITEMS_RUN += 1
+    return True
+
+
+def peak_resident_mb() -> float:
+    """The most resident memory this process has held, in MB: it passed the cap
+    if this did (one system call, about a microsecond)."""
+    import resource  # not on Windows: check_limits refuses the cap there
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes, KiB
