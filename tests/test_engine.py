@@ -577,3 +577,33 @@ def test_ctrl_c_after_a_worker_died_halfway_through_a_result(start_script, tmp_p
     assert run.returncode == -signal.SIGINT
     assert "leaked" not in stderr
     no_processes_left(run.pid)
+
+
+BLOCKED_READ = """
+import socket, sys
+from parallel_loop.parallel import run_map
+
+reader, writer = socket.socketpair()
+
+def read_for_good(item):
+    if item == "block":
+        reader.recv(1)  # no timeout, and nobody writes: blocked for good
+    return item
+
+try:
+    run_map(read_for_good, ["a", "block"], pool="thread", max_workers=2,
+            progress=False, on_result=lambda i, r: print("first", flush=True))
+except KeyboardInterrupt:
+    print("KeyboardInterrupt reached the caller", flush=True)
+"""
+
+
+def test_ctrl_c_ends_a_library_run_on_threads_blocked_in_a_read(start_script):
+    # The thread cannot be stopped; the program exits without waiting for it,
+    # and without a second Ctrl-C (issue: it waited at exit until one came).
+    run = start_script(BLOCKED_READ)
+    assert run.stdout.readline() == "first\n", run.stderr.read()
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=30)  # the read never returns
+    assert stdout == "KeyboardInterrupt reached the caller\n", stderr
+    assert run.returncode == 0, stderr

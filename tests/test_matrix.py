@@ -163,14 +163,14 @@ def test_each_kind_of_project_on_each_python(render, venv, python, kind, tmp_pat
 
 
 CTRL_C_CALL = """
-import os, time
+import time
 from {module} import run_map
 try:
     run_map(time.sleep, [0.1, 60], pool="{pool}", max_workers=2, progress=False,
             on_result=lambda index, result: print("first result", flush=True))
 except KeyboardInterrupt:
     print("KeyboardInterrupt reached the caller", flush=True)
-    os._exit(0)  # not waiting for the item still asleep on a thread
+# The program ends here, without waiting for the item still asleep on a thread.
 """
 
 

@@ -8,9 +8,10 @@ missing() on that version, where the matrix runs it on every Python it supports.
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import sys
 import threading
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 # (what, attribute): the private names read below, for missing().
 READ = [
@@ -22,6 +23,10 @@ READ = [
     ("ProcessPoolExecutor", "_max_workers"),
     ("ProcessPoolExecutor._result_queue", "_writer"),
     ("ProcessPoolExecutor", "_mp_context"),
+    ("ThreadPoolExecutor", "_threads"),
+    ("ThreadPoolExecutor", "_adjust_thread_count"),
+    ("threading.Thread", "_daemonic"),
+    ("concurrent.futures.thread", "_threads_queues"),
 ]
 
 
@@ -52,6 +57,29 @@ def known_broken(executor: Executor) -> bool:
     )
 
 
+class DaemonThreadPool(ThreadPoolExecutor):
+    """A ThreadPoolExecutor of daemon threads: one that Ctrl-C left blocked (in a
+    read with no timeout, which nothing can stop) does not hold the program's exit
+    once let_threads_go let it go. Until then, Python waits for them at exit as
+    for any pool's: a thread running past its timeout still finishes its item."""
+
+    def _adjust_thread_count(self) -> None:
+        maker = threading.current_thread()  # Thread() takes its daemon flag from it
+        was, maker._daemonic = maker._daemonic, True
+        try:
+            super()._adjust_thread_count()
+        finally:
+            maker._daemonic = was
+
+
+def let_threads_go(executor: Executor) -> None:
+    """After Ctrl-C: Python no longer waits at exit for a DaemonThreadPool's
+    threads still running (concurrent.futures joins those it lists at exit)."""
+    for thread in list(getattr(executor, "_threads", ())):
+        if thread.daemon:
+            concurrent.futures.thread._threads_queues.pop(thread, None)
+
+
 def max_workers(executor: Executor) -> int | None:
     return getattr(executor, "_max_workers", None)
 
@@ -71,12 +99,17 @@ def gil_enabled() -> bool:
 def missing() -> list[str]:
     """The names of READ that this Python does not have."""
     executor = ProcessPoolExecutor(1)  # no worker starts before the first submit
+    threads = ThreadPoolExecutor(1)  # nor a thread
     try:
         where = {
             "ProcessPoolExecutor": executor,
             "ProcessPoolExecutor._result_queue": result_queue(executor),
+            "ThreadPoolExecutor": threads,
+            "threading.Thread": threading.current_thread(),
+            "concurrent.futures.thread": concurrent.futures.thread,
         }
         absent = [(what, name) for what, name in READ if not hasattr(where[what], name)]
         return [f"{what}.{name}" for what, name in absent]
     finally:
         executor.shutdown()
+        threads.shutdown()

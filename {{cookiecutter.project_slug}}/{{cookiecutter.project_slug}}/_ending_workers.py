@@ -80,6 +80,7 @@ def stop_now(executor: Executor) -> None:
     manager = _cpython.manager_thread(executor)
     results = _cpython.result_queue(executor)
     executor.shutdown(wait=False, cancel_futures=True)
+    _cpython.let_threads_go(executor)  # a thread blocked for good: not waited for
     end_workers(processes, results)
     if manager is not None:
         manager.join(timeout=10)  # it closes the pool's queues: nothing leaks

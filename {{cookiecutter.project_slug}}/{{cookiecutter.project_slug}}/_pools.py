@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -142,7 +142,7 @@ def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Execu
             initargs=(logs.queue, level, environment),  # typeshed wants no arguments
         )
     if pool == "thread":
-        return ThreadPoolExecutor(max_workers)
+        return _cpython.DaemonThreadPool(max_workers)  # Ctrl-C: see let_threads_go
     raise ValueError(
         f'pool must be "process", "thread" or a concurrent.futures executor, '
         f"not {pool!r}"
