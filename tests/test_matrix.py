@@ -329,13 +329,18 @@ if __name__ == "__main__":
 def test_each_worker_has_its_own_resource_on_each_python(project, python, venv):
     """tests/test_worker_resources.py, on each Python: sqlite3 connections of
     setup(), one per thread or process, each closed by teardown() where made."""
+    stdout = call_with_bodies(project, venv, RESOURCES_CALL, "setup and teardown")
+    assert stdout == "thread 100 True\nprocess 100 True\n"
+
+
+def call_with_bodies(project, venv, code: str, what: str) -> str:
+    """Runs `python -c code` in a fresh venv of the project, with bodies.py
+    importable; checks it exits cleanly, and returns its stdout."""
     interpreter = venv(*requirements(project, "package"))
     path = os.pathsep.join([str(project), str(TESTS)])
-    done = call(
-        interpreter, "-c", RESOURCES_CALL, cwd=project, env={"PYTHONPATH": path}
-    )
-    check_clean(done, "setup and teardown")
-    assert done.stdout == "thread 100 True\nprocess 100 True\n"
+    done = call(interpreter, "-c", code, cwd=project, env={"PYTHONPATH": path})
+    check_clean(done, what)
+    return done.stdout
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, /proc")
@@ -378,10 +383,5 @@ if __name__ == "__main__":
 def test_workers_are_recycled_on_each_python(project, python, venv):
     """tests/test_recycling.py, on each Python (3.10 has no max_tasks_per_child,
     and fork refuses it): workers replaced after 5 items, every item run once."""
-    interpreter = venv(*requirements(project, "package"))
-    path = os.pathsep.join([str(project), str(TESTS)])
-    done = call(
-        interpreter, "-c", RECYCLING_CALL, cwd=project, env={"PYTHONPATH": path}
-    )
-    check_clean(done, "recycling")
-    assert done.stdout == "forkserver 40 True\nfork 40 True\n"
+    stdout = call_with_bodies(project, venv, RECYCLING_CALL, "recycling")
+    assert stdout == "forkserver 40 True\nfork 40 True\n"

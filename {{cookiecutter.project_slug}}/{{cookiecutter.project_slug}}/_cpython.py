@@ -2,7 +2,7 @@
 
 concurrent.futures has no public way to reach a process pool's worker processes or
 its own thread (before Python 3.14's terminate_workers()), so stopping at once and
-noticing a death read these. A Python that drops one fails the template's test of
+noticing a death read these; nor to let a blocked thread go at exit (threads). A Python that drops one fails the template's test of
 missing() on that version, where the matrix runs it on every Python it supports.
 """
 
