@@ -12,7 +12,7 @@ call only (then return "again"), "log" logs a warning, "info" logs an info recor
 twice with ConnectionError and then checks that other items finished meanwhile,
 "done DIR" leaves a mark there, "whoami" returns the worker process's name,
 "leak MB" keeps MB more memory, "tree DIR [exit|return|stuck]" starts
-commands (start_a_tree), "child sigign" the signals a command it runs ignores,
+commands (start_a_tree), "child sigign" the signals a command it runs blocks and ignores, "shell CMD" runs CMD, "until FILE" waits for FILE,
 "signals" how the worker handles SIGINT and SIGTERM, "pid" the worker's process
 id, "watches" how many timeout watch threads run once those of earlier runs had
 time to stop, "data" the module's DATA as the worker sees it, "half [FILE]" dies
@@ -20,11 +20,13 @@ halfway through sending its result (and touches FILE first), "inner"
 runs a small process pool of its own and returns its results' sum, anything else
 returns its length. With $PFOR_SETUP_DIR set, each call of setup() leaves a mark
 there; with $PFOR_SETUP_FAIL set, it raises (teardown(): $PFOR_TEARDOWN_FAIL).
-$PFOR_RETRY_ON names the builtin exceptions of RETRY_ON, for the command line.
+$PFOR_RETRY_ON names the builtin exceptions of RETRY_ON, for the command line;
+$PFOR_MAX_ITEMS sets MAX_ITEMS_PER_WORKER (JSON).
 """
 
 import builtins
 import importlib
+import json
 import logging
 import os
 import re
@@ -40,6 +42,8 @@ DATA = "set at import"  # see "data"
 POOL = "process"
 MAX_WORKERS = 2
 PATTERN = "map"
+if os.environ.get("PFOR_MAX_ITEMS"):  # JSON: tasks.py's MAX_ITEMS_PER_WORKER
+    MAX_ITEMS_PER_WORKER = json.loads(os.environ["PFOR_MAX_ITEMS"])
 if os.environ.get("PFOR_RETRY_ON"):  # names of builtin exceptions: RETRY_ON
     RETRY_ON = tuple(
         getattr(builtins, name) for name in os.environ["PFOR_RETRY_ON"].split(",")
@@ -88,11 +92,18 @@ def process_item(item):
         return [os.getpid(), peak_resident_mb()]
     if text.startswith("tree "):  # "tree DIR [then exit|return]"
         return start_a_tree(*text.split()[1:])
-    if text == "child sigign":  # the signals a command run here starts ignoring
+    if text.startswith("until "):  # "until FILE": waits for FILE (2 minutes at most)
+        deadline = time.monotonic() + 120
+        while not Path(text.split(maxsplit=1)[1]).exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("nobody made the file")
+            time.sleep(0.01)
+    if text.startswith("shell "):  # "shell CMD": runs CMD, returns its exit code
+        return subprocess.run(["sh", "-c", text.split(maxsplit=1)[1]]).returncode
+    if text == "child sigign":  # the signals a command run here blocks, ignores
         status = subprocess.run(["cat", "/proc/self/status"], capture_output=True)
-        return [
-            line for line in status.stdout.decode().splitlines() if "SigIgn" in line
-        ]
+        lines = status.stdout.decode().splitlines()
+        return [line for line in lines if line.startswith(("SigBlk", "SigIgn"))]
     if text == "signals":
         handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
         return [getattr(h, "name", getattr(h, "__name__", repr(h))) for h in handlers]

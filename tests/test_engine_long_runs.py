@@ -379,3 +379,33 @@ def test_a_slot_caught_halfway_written_is_no_item(project, tmp_path):
     assert _worker.read_slot(path) == (-1, 0.0)
     path.write_bytes(_worker.SLOT.pack(7, 123.5))
     assert _worker.read_slot(path) == (7, 123.5)
+
+
+HELD_THREADS = """
+import json, sys
+import bodies
+from parallel_loop.parallel import run_map
+
+release = sys.argv[1]
+items = [f"until {release}"] * 2 + ["a", "bb", "ccc", "dddd"]
+results = run_map(bodies.process_item, items, pool="thread", max_workers=2,
+                  timeout=1, keep_going=True, progress=False)
+print(json.dumps([getattr(r, "error", r) for r in results]), flush=True)
+"""
+
+
+def test_a_thread_pool_whose_threads_all_run_late_goes_on(start_script, tmp_path):
+    # Both threads are held by items past their timeout, which no thread can
+    # stop: the items queued behind them run on a new pool, not never.
+    release = tmp_path / "release"
+    code = f"import sys; sys.argv[1:] = [{str(release)!r}]\n" + HELD_THREADS
+    run = start_script(code)
+    try:  # the held threads are let go: the script ends without waiting for them
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        release.touch()  # they may end now
+        run.kill()
+    assert run.returncode == 0, stderr
+    results = json.loads(stdout)
+    assert results[:2] == ["ItemTimeout: timed out after 1 s"] * 2, results
+    assert results[2:] == [1, 2, 3, 4]

@@ -129,13 +129,28 @@ def test_a_timed_out_item_ends_what_it_started_and_its_worker_goes_on(
 
 @pytest.mark.parametrize("pool", ["process", "thread"])
 def test_commands_run_by_the_loop_body_can_be_interrupted(start_cli, tmp_path, pool):
-    # SIG_IGN is inherited across exec: a worker that ignored SIGINT would start
-    # every command with Ctrl-C ignored.
+    # SIG_IGN and a blocked signal are inherited across exec: a worker that
+    # ignored or blocked SIGINT would start every command with Ctrl-C lost.
     listing = tmp_path / "items.txt"
     listing.write_text("child sigign\n")
     run = start_cli("--lines", listing, "--pool", pool, "--no-progress")
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 0, stderr
-    (line,) = json.loads(stdout)["result"]
-    ignored = int(line.split()[1], 16)
-    assert not ignored & (1 << (signal.SIGINT - 1)), line
+    lines = json.loads(stdout)["result"]
+    assert [line.split(":")[0] for line in lines] == ["SigBlk", "SigIgn"]
+    for line in lines:  # SIGINT neither blocked nor ignored
+        assert not int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)), line
+
+
+def test_ctrl_c_reaches_the_commands_of_the_thread_pool(start_cli, tmp_path):
+    # There they are the main process's own children, in its process group: the
+    # terminal's Ctrl-C reaches them, unless they start with SIGINT blocked.
+    listing = tmp_path / "items.txt"
+    listing.write_text("shell sleep 1000 | cat\nshell sleep 1000\n")
+    run = start_cli("--lines", listing, "--pool", "thread", "--workers", "2")
+    commands = 4  # two shells, sleep | cat, sleep
+    wait_for(lambda: len(processes_in_session(run.pid)) > commands, what="commands")
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")

@@ -106,9 +106,56 @@ def test_the_command_line_takes_the_limits(tmp_path, start_cli):
     assert max(collections.Counter(r["result"] for r in records).values()) <= 4
     for bad, message in [
         (["--pool", "thread", "--max-items-per-worker", "4"], "need --pool process"),
-        (["--max-worker-memory", "0"], "must be a number of megabytes above 0"),
+        (["--max-worker-memory", "-5"], "must be a number of megabytes, or 0"),
         (["--serial", "--max-items-per-worker", "4"], "need a pool"),
     ]:
         run = start_cli("--lines", listing, *bad)
         stdout, stderr = run.communicate(timeout=60)
         assert run.returncode == 2 and message in stderr, stderr
+
+
+def test_a_cap_below_what_a_new_worker_holds_still_runs_every_item(project):
+    # A new worker (about 20 MB) is over a 1 MB cap before its first item: each
+    # worker runs one item, then is replaced; the run does not go round forever.
+    from parallel_loop.parallel import run_map
+
+    pids = run_map(
+        bodies.process_item, ["pid"] * 6, max_workers=2, progress=False,
+        max_worker_memory_mb=1,
+    )  # fmt: skip
+    assert len(set(pids)) == 6
+
+
+def test_a_stuck_item_times_out_while_workers_are_replaced(project):
+    from parallel_loop.parallel import Failure, run_map
+
+    items = ["a"] * 5 + ["stuck"] + ["a"] * 5
+    results = run_map(
+        bodies.process_item, items, max_workers=2, progress=False, timeout=1,
+        keep_going=True, max_items_per_worker=3,
+    )  # fmt: skip
+    assert isinstance(results[5], Failure) and "timed out" in results[5].error
+    assert results[:5] + results[6:] == [1] * 10
+
+
+@pytest.mark.parametrize(
+    "value, code, message",
+    [
+        ("0", 0, None),  # 0: no limit, so the thread pool runs
+        ("-1", 2, "max_items_per_worker must be 1 or more, not -1"),
+        ('"abc"', 2, "max_items_per_worker must be 1 or more, not 'abc'"),
+    ],
+)
+def test_tasks_py_limits_are_checked_as_the_options_are(
+    tmp_path, start_cli, value, code, message
+):
+    listing = tmp_path / "items.txt"
+    listing.write_text("a\n")
+    run = start_cli(
+        "--lines", listing, "--pool", "thread", env={"PFOR_MAX_ITEMS": value}
+    )
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == code, stderr
+    if message:
+        assert message in stderr and "tasks.py's MAX_ITEMS_PER_WORKER" in stderr
+        assert "Traceback" not in stderr

@@ -161,3 +161,34 @@ def test_the_generated_tasks_show_the_shape(project):
         [sys.executable, "-c", code], cwd=project, capture_output=True, text=True
     )
     assert ran.stdout.strip() == "50000", ran.stderr
+
+
+def test_a_setup_that_fails_in_the_serial_loop_says_so(tmp_path, start_cli):
+    listing = tmp_path / "items.txt"
+    listing.write_text("a\n")
+    run = start_cli("--lines", listing, "--serial", env={"PFOR_SETUP_FAIL": "1"})
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 1 and stdout == "", stderr
+    assert "setup() failed in a worker: RuntimeError: no database here" in stderr
+    assert "cannot write the results" not in stderr
+
+
+def test_threads_not_held_by_a_late_item_still_close_their_connections(
+    project, tmp_path
+):
+    from parallel_loop.parallel import Failure, run_map
+
+    path, release = str(tmp_path / "shared.db"), tmp_path / "release"
+    items = [f"until {release}"] + [f"meet {tmp_path / 'meet'}"] * 2 + ["a"] * 20
+    try:
+        results = run_map(
+            bodies.process_item, items, pool="thread", max_workers=4, timeout=1,
+            keep_going=True, progress=False,
+            setup=functools.partial(bodies.open_database, path),
+            teardown=functools.partial(bodies.close_database, path),
+        )  # fmt: skip
+        assert isinstance(results[0], Failure)  # its thread waits on
+        assert len(marks(path, "setup")) >= 3
+        assert len(marks(path, "closed")) == len(marks(path, "setup")) - 1
+    finally:
+        release.touch()  # lets that thread go

@@ -65,19 +65,29 @@ class DaemonThreadPool(ThreadPoolExecutor):
 
     def _adjust_thread_count(self) -> None:
         maker = threading.current_thread()  # Thread() takes its daemon flag from it
-        was, maker._daemonic = maker._daemonic, True
+        was, maker._daemonic = maker._daemonic, True  # type: ignore[attr-defined]
         try:
-            super()._adjust_thread_count()
+            super()._adjust_thread_count()  # type: ignore[misc]
         finally:
-            maker._daemonic = was
+            maker._daemonic = was  # type: ignore[attr-defined]
+
+
+def threads(executor: Executor) -> list[threading.Thread]:
+    """A thread pool's threads (none for other executors)."""
+    return list(getattr(executor, "_threads", ()))
+
+
+def pool_threads_waited_for() -> list[threading.Thread]:
+    """The threads of every thread pool, which concurrent.futures joins at exit."""
+    return list(concurrent.futures.thread._threads_queues)
 
 
 def let_threads_go(executor: Executor) -> None:
     """After Ctrl-C: Python no longer waits at exit for a DaemonThreadPool's
     threads still running (concurrent.futures joins those it lists at exit)."""
-    for thread in list(getattr(executor, "_threads", ())):
+    for thread in threads(executor):
         if thread.daemon:
-            concurrent.futures.thread._threads_queues.pop(thread, None)
+            concurrent.futures.thread._threads_queues.pop(thread, None)  # type: ignore[attr-defined]
 
 
 def max_workers(executor: Executor) -> int | None:

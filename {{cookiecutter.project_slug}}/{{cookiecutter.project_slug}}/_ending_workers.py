@@ -73,6 +73,13 @@ def ctrl_c_held():
             previous[signum](signum, None)  # raises, as the signal would have
 
 
+def unblock_ctrl_c() -> None:
+    """First in each thread of a thread pool, made while Ctrl-C was held: the
+    commands its loop body runs would inherit SIGINT blocked, and live on."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def stop_now(executor: Executor) -> None:
     # shutdown() forgets the worker processes and the pool's own thread, so take
     # hold of them first.
@@ -214,14 +221,46 @@ def replace_stuck_worker(pool, lost: list[int]) -> bool:
 def recycle_workers(pool) -> None:
     """A worker ran its max_items_per_worker or passed max_worker_memory_mb (see
     _recycling.py): once the batches in flight are back, the pool is replaced."""
-    while pool.in_flight:
-        pool.handle(wait(pool.in_flight, 0.5, FIRST_COMPLETED).done)  # sees Ctrl-C
+    while pool.in_flight:  # as Pool.wait_a_little does, but sending nothing
+        tick = 0.05 if pool.settings.timeout else 0.5  # short: sees Ctrl-C
+        done = wait(pool.in_flight, tick, FIRST_COMPLETED).done
+        if not done:
+            look_for_an_unseen_death(pool)
+        pool.handle(done)
+        end_stuck_workers(pool)  # a late item is stopped meanwhile too
     pool.outcomes.workers_spent = False  # after: the batches back may say so too
     note_worker_groups(pool)
     pool.executor.shutdown(wait=True)  # teardown() runs in each worker
     end_worker_groups(pool)
     pool.worker_groups.clear()
     pool.executor = pool.renew()  # whose workers run setup() again
+
+
+def threads_running_items(executor: Executor) -> int:
+    """How many threads of a thread pool run an item now (once the run is over:
+    those that run on past their timeout)."""
+    running = [RUNNING.get(thread.ident or 0) for thread in _cpython.threads(executor)]
+    return len([slot for slot in running if slot is not None and slot[0] is not None])
+
+
+def replace_held_threads(pool) -> None:
+    """On a thread pool of ours whose every thread runs on past its timeout, the
+    batches still queued would never start: a new pool runs them. The held
+    threads run on until their calls return, let go: not waited for at exit."""
+    if pool.renew is None or not isinstance(pool.executor, ThreadPoolExecutor):
+        return
+    if any(future.running() for future in pool.in_flight) or not pool.in_flight:
+        return  # a thread runs a batch of ours: not all of them are held
+    if threads_running_items(pool.executor) < pool.workers:
+        return
+    held, pool.executor = pool.executor, pool.renew()
+    held.shutdown(wait=False)
+    _cpython.let_threads_go(held)
+    for future, first in list(pool.in_flight.items()):
+        if future.cancel():  # not started: sent to the new pool instead
+            del pool.in_flight[future]
+            pool.submitted_at.pop(future, None)
+            pool.send_again(first, pool.outcomes.unfinished.pop(first))
 
 
 def abandon_late_items(pool) -> None:
@@ -245,3 +284,5 @@ def abandon_late_items(pool) -> None:
         future.cancel()
         pool.abandoned = True
         pool.outcomes.time_out(first, f"timed out after {timeout:g} s")
+    if late:
+        replace_held_threads(pool)

@@ -37,6 +37,13 @@ class PoolError(Exception):
 class SetupError(PoolError):
     """setup() raised in a worker."""
 
+    def __init__(self, error: str, traceback: str):
+        super().__init__(
+            f"setup() failed in a worker: {error}. It runs once in each worker "
+            "before the first item: fix it in tasks.py. The worker's traceback:\n"
+            + traceback.rstrip()
+        )
+
 
 HOW_TO_PICKLE = (
     "A process pool sends the loop body, each item and each result to another "

@@ -52,11 +52,7 @@ class Outcomes:
         keep_going."""
         for result in done:
             if isinstance(result, SetupFailed):
-                raise SetupError(
-                    f"setup() failed in a worker: {result.error}. It runs once in "
-                    "each worker before the first item: fix it in tasks.py. The "
-                    f"worker's traceback:\n{result.traceback.rstrip()}"
-                )
+                raise SetupError(result.error, result.traceback)
         first_failure = None
         for first, outcomes, _, failed in sorted(done, key=lambda batch: batch[0]):
             failure = self.settle(first, outcomes, failed)  # first: it must run

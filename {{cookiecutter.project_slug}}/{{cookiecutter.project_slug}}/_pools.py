@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from ._ending_workers import (
     end_worker_groups,
     note_worker_groups,
     stop_now,
+    threads_running_items,
+    unblock_ctrl_c,
 )
 from ._engine import Pool
 from ._errors import check_not_starting_a_worker
@@ -142,7 +144,7 @@ def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Execu
             initargs=(logs.queue, level, environment),  # typeshed wants no arguments
         )
     if pool == "thread":
-        return _cpython.DaemonThreadPool(max_workers)  # Ctrl-C: see let_threads_go
+        return _cpython.DaemonThreadPool(max_workers, initializer=unblock_ctrl_c)
     raise ValueError(
         f'pool must be "process", "thread" or a concurrent.futures executor, '
         f"not {pool!r}"
@@ -167,13 +169,9 @@ def open_pool(
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (a cluster's, or one of yours), which is left running.
 
-    timeout: seconds an item may run; retries: how many more times an item that
-    failed with one of retry_on is tried; setup: run once in each worker first,
-    its result given by worker_resource(); teardown(that result) as it ends;
-    max_items_per_worker, max_worker_memory_mb: a worker process is replaced once
-    it ran that many items, or its resident memory passed that many MB.
-    On an error or Ctrl-C, queued work is cancelled and worker processes are
-    ended at once, instead of waiting for what is in flight."""
+    The long-run options are run_map's (parallel.py says what each does). On an
+    error or Ctrl-C, queued work is cancelled and worker processes are ended at
+    once, instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
     limits = (max_items_per_worker, max_worker_memory_mb)
     check_limits(pool, *limits)
@@ -213,8 +211,11 @@ def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
             stop_now(made.executor)  # the one in use: it may be a new one
         raise
     else:  # a thread that runs on past its timeout is not waited for
-        if pool == "thread" and HOLDERS and not made.abandoned:
-            tear_down_each_thread(made.executor, workers)
+        if (
+            isinstance(made.executor, ThreadPoolExecutor) and HOLDERS
+        ):  # not a late one's
+            free = workers - threads_running_items(made.executor)
+            tear_down_each_thread(made.executor, free)
         note_worker_groups(made)
         made.executor.shutdown(wait=not made.abandoned)
     finally:

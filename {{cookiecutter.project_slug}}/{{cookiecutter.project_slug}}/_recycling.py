@@ -16,9 +16,11 @@ whole pool is replaced: see docs/benchmarks.md.
 
 from __future__ import annotations
 
+import os
 import sys
 
 ITEMS_RUN = 0  # items this worker process has started
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def check_limits(pool, max_items, max_memory_mb) -> None:
@@ -30,7 +32,7 @@ def check_limits(pool, max_items, max_memory_mb) -> None:
     ):
         raise ValueError(f"max_items_per_worker must be 1 or more, not {max_items!r}")
     if max_memory_mb is not None and not (
-        isinstance(max_memory_mb, (int, float)) and max_memory_mb > 0
+        isinstance(max_memory_mb, (int, float)) and 0 < max_memory_mb < float("inf")
     ):
         raise ValueError(f"max_worker_memory_mb must be above 0, not {max_memory_mb!r}")
     if pool != "process":
@@ -44,20 +46,25 @@ def check_limits(pool, max_items, max_memory_mb) -> None:
 
 
 def may_run_another(max_items, max_memory_mb) -> bool:
-    """In a worker process, before an item: whether it may run (and counts it)."""
+    """In a worker process, before an item: whether it may run (and counts it).
+    Each worker runs one item at least, so that a run always goes on, even with
+    a cap below what a new worker holds (a forked one counts its parent's too)."""
     global ITEMS_RUN
-    if max_items is not None and ITEMS_RUN >= max_items:
+    if ITEMS_RUN and max_items is not None and ITEMS_RUN >= max_items:
         return False
-    if max_memory_mb is not None and peak_resident_mb() > max_memory_mb:
+    if ITEMS_RUN and max_memory_mb is not None and resident_mb() > max_memory_mb:
         return False
     ITEMS_RUN += 1
     return True
 
 
-def peak_resident_mb() -> float:
-    """The most resident memory this process has held, in MB: it passed the cap
-    if this did (one system call, about a microsecond)."""
-    import resource  # not on Windows: check_limits refuses the cap there
+def resident_mb() -> float:
+    """This process's resident memory now, in MB (Linux: /proc, a few µs; macOS
+    has no such file: the most it has held, from getrusage)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * PAGE_SIZE / 2**20
+    except OSError:
+        import resource  # not on Windows: check_limits refuses the cap there
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes, KiB
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # bytes

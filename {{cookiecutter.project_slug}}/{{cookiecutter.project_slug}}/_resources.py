@@ -20,6 +20,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 NOTHING = object()  # no setup() ran in this worker
@@ -45,8 +46,8 @@ TEARDOWN_LOG.addFilter(TEARDOWN_FAILURES)
 class Here(threading.local):
     """What setup() returned in this worker, and the teardown() that closes it."""
 
-    resource = NOTHING
-    teardown = None
+    resource: object = NOTHING
+    teardown: Callable[[object], object] | None = None
 
 
 HERE = Here()
@@ -106,6 +107,8 @@ def tear_down_each_thread(executor: ThreadPoolExecutor, threads: int) -> None:
     """tear_down() in each thread of a thread pool as it ends: the executor has no
     hook for that, so it gets one call per thread, and each call waits at a
     barrier until all have started, so that no thread takes two."""
+    if threads < 1:
+        return
     barrier = threading.Barrier(threads)
 
     def in_this_thread():

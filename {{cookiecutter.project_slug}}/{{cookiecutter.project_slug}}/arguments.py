@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import _pools, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
+from . import _pools, _recycling, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
 from .output import cannot_write
 from .sources import megabytes, positive_int, retry_count, timeout_seconds
 
@@ -35,8 +35,12 @@ def parse_args(argv, tasks):
     args = parser.parse_args(argv)
     check_args(args, parser)
     long_run_settings(args, tasks)
-    limits = args.max_items_per_worker or args.max_worker_memory
-    if limits and args.pool != "process":
+    limits = (args.max_items_per_worker, args.max_worker_memory)
+    try:
+        _recycling.check_limits("process", *limits)  # tasks.py's too
+    except ValueError as exc:
+        parser.error(f"{exc} (tasks.py's {' or '.join(LIMITS.values())}?)")
+    if any(limits) and args.pool != "process":
         parser.error(
             "--max-items-per-worker and --max-worker-memory (or tasks.py's "
             "MAX_ITEMS_PER_WORKER, MAX_WORKER_MEMORY_MB) replace worker processes: "
@@ -48,9 +52,8 @@ def parse_args(argv, tasks):
 def long_run_settings(args, tasks) -> None:
     """--timeout and --retries, else tasks.py's TIMEOUT and RETRIES. Those are for
     a pool: --serial, the debugging loop, runs without them (and says so)."""
-    args.tasks_long_run = bool(getattr(tasks, "TIMEOUT", None)) or bool(
-        getattr(tasks, "RETRIES", 0)
-    )
+    names = ("TIMEOUT", "RETRIES", *LIMITS.values())
+    args.tasks_long_run = [name for name in names if getattr(tasks, name, None)]
     if args.serial:
         args.timeout, args.retries = None, 0
         args.max_items_per_worker = args.max_worker_memory = None
@@ -58,6 +61,7 @@ def long_run_settings(args, tasks) -> None:
     for option, name in LIMITS.items():
         if getattr(args, option) is None:
             setattr(args, option, getattr(tasks, name, None))
+        setattr(args, option, getattr(args, option) or None)  # 0: none this run
     if args.timeout is None:
         args.timeout = getattr(tasks, "TIMEOUT", None)
     args.timeout = args.timeout or None  # --timeout 0: no limit
@@ -140,18 +144,18 @@ def add_long_run_options(group, tasks) -> None:
     )
     group.add_argument(
         "--max-items-per-worker",
-        type=positive_int,
+        type=retry_count,
         metavar="N",
-        help="replace a worker process once it has run N items (for a loop body "
-        "that leaks memory; default: tasks.MAX_ITEMS_PER_WORKER, "
+        help="replace a worker process once it has run N items, for a loop body "
+        "that leaks memory; 0: never (default: tasks.MAX_ITEMS_PER_WORKER, "
         f"{getattr(tasks, 'MAX_ITEMS_PER_WORKER', None)})",
     )
     group.add_argument(
         "--max-worker-memory",
         type=megabytes,
         metavar="MB",
-        help="replace a worker process once its resident memory passed MB "
-        "(default: tasks.MAX_WORKER_MEMORY_MB, "
+        help="replace a worker process once its resident memory passed MB; 0: "
+        "never (default: tasks.MAX_WORKER_MEMORY_MB, "
         f"{getattr(tasks, 'MAX_WORKER_MEMORY_MB', None)})",
     )
     group.add_argument(

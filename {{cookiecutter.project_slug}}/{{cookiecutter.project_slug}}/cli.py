@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import _cpython
 from . import tasks as default_tasks
 from ._errors import PoolError
 from ._worker import current_index
@@ -166,8 +167,12 @@ def run(argv=None, tasks=default_tasks) -> None:
 
 
 def threads_that_would_hold_the_exit() -> list[threading.Thread]:
+    """Threads Python waits for at exit: those that are not daemon threads, and
+    those of thread pools (concurrent.futures waits for them at exit)."""
     main = threading.main_thread()
-    return [t for t in threading.enumerate() if t is not main and not t.daemon]
+    pools = _cpython.pool_threads_waited_for()
+    others = [t for t in threading.enumerate() if t is not main and not t.daemon]
+    return others + [t for t in pools if t.is_alive() and t.daemon]
 
 
 def quiet_stopped_pool(args) -> None:

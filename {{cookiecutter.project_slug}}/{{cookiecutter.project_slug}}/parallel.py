@@ -38,12 +38,13 @@ from __future__ import annotations
 import sys
 import threading
 from contextlib import contextmanager
+from traceback import format_exc
 
 from tqdm import tqdm
 
 from . import _worker
 from ._engine import batches_of
-from ._errors import ItemError, PoolError
+from ._errors import ItemError, PoolError, SetupError
 from ._pools import default_max_workers, open_pool
 from ._resources import set_up, tear_down, worker_resource
 from ._worker import Failure, call_each, failure_of
@@ -146,7 +147,10 @@ def run_serial(
     """The plain for loop, in this process, where breakpoints and pdb work.
     numbered=True calls func(index, item), like run_submit. Here Ctrl-C cannot be
     told from the loop body raising KeyboardInterrupt: both stop the run."""
-    set_up(setup, teardown)  # this process is the one worker: worker_resource()
+    try:
+        set_up(setup, teardown)  # this process is the one worker: worker_resource()
+    except Exception as exc:
+        raise SetupError(f"{type(exc).__name__}: {exc}", format_exc()) from None
     results = []
     for index, item in enumerate(tqdm(items, **bar_options(progress))):
         try:

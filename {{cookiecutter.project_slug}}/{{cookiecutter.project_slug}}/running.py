@@ -224,7 +224,8 @@ def describe_run(args, count: int, workers: int, source: str) -> None:
     if args.serial:
         how = "serially, in this process"
         if args.tasks_long_run:
-            how += " (without tasks.py's TIMEOUT and RETRIES: they need a pool)"
+            names = " and ".join(args.tasks_long_run)
+            how += f" (without tasks.py's {names}: they need a pool)"
     else:
         how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
         how += f" ({source})"

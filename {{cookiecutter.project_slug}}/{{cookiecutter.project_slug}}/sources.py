@@ -142,14 +142,15 @@ def timeout_seconds(text: str) -> float:
 
 
 def megabytes(text: str) -> float:
-    """An argparse type: a number of megabytes above 0 (--max-worker-memory)."""
+    """An argparse type: a number of megabytes from 0 up (--max-worker-memory)."""
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
+        value = -1.0
+    if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(
-            f"must be a number of megabytes above 0, not {text!r} (for example: 2000)"
+            f"must be a number of megabytes, or 0 for no cap, not {text!r} (for "
+            "example: 2000)"
         )
     return value
 
