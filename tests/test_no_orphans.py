@@ -154,3 +154,20 @@ def test_ctrl_c_reaches_the_commands_of_the_thread_pool(start_cli, tmp_path):
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr
     wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")
+
+
+def test_a_recycled_worker_takes_what_it_started(project, tmp_path):
+    # The commands a loop body left running end as its worker is replaced, not
+    # only when the run ends: end_worker_groups forgets a replaced pool's groups.
+    from parallel_loop.parallel import run_map
+
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    items = [f"tree {folder} return"] + ["a"] * 4
+    results = run_map(
+        bodies.process_item, items, max_workers=1, progress=False,
+        max_items_per_worker=1,
+    )  # fmt: skip
+    assert results[1:] == [1] * 4
+    pids = results[0]
+    wait_for(lambda: not any(alive(pid) for pid in pids), what="them to end")
