@@ -211,10 +211,8 @@ def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
             stop_now(made.executor)  # the one in use: it may be a new one
         raise
     else:  # a thread that runs on past its timeout is not waited for
-        if (
-            isinstance(made.executor, ThreadPoolExecutor) and HOLDERS
-        ):  # not a late one's
-            free = workers - threads_running_items(made.executor)
+        if isinstance(made.executor, ThreadPoolExecutor) and HOLDERS:
+            free = workers - threads_running_items(made.executor)  # not held late
             tear_down_each_thread(made.executor, free)
         note_worker_groups(made)
         made.executor.shutdown(wait=not made.abandoned)
