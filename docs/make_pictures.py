@@ -94,7 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         project = render_project(Path(scratch))
         parallel = importlib.import_module(f"{project.name}.parallel")
-        timeline = importlib.import_module(f"{project.name}.timeline")
+        timeline = importlib.import_module(f"{project.name}.cli.timeline")
         cpu_items = [loops_for(SECONDS)] * ITEMS
         draw(
             parallel,

@@ -65,7 +65,7 @@ if __name__ == "__main__":
     squares = run_map(abs, range(-500, 500), max_workers=2)
     products = run_submit(operator.mul, (n for n in range(1000)), max_workers=2)
     in_order = run_submit(operator.mul, list(range(1000)), max_workers=2)
-    engine = [name for name in sys.modules if name.endswith(("._pools", ".parallel"))]
+    engine = [name for name in sys.modules if name.endswith((".executors", ".parallel"))]
     print(json.dumps([squares, products, in_order, engine]))
 """
 

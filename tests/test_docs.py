@@ -191,7 +191,7 @@ def test_the_bench_sample_is_what_bench_prints_for_its_figures(project, monkeypa
         pool, workers, median, spread, *_ = line.split()
         rows.append((pool, int(workers), float(median[:-1]), float(spread[:-1]), 0))
     monkeypatch.syspath_prepend(project)
-    from parallel_loop import bench
+    from parallel_loop.cli import bench
 
     monkeypatch.setattr(bench, "default_max_workers", lambda: 1)  # 2 CPUs
     monkeypatch.setattr(bench, "gil_enabled", lambda: True)

@@ -421,7 +421,8 @@ def test_a_full_disk_is_a_clear_error_and_lines_stay_whole(
 def test_resume_with_too_little_room_says_so_before_it_starts(
     project, tmp_path, monkeypatch, capsys, how
 ):
-    from parallel_loop import cli, output
+    from parallel_loop import cli
+    from parallel_loop.cli import output
 
     listing = tmp_path / "lines.txt"
     listing.write_text("a\nbb\nccc\ndddd\n")
@@ -454,10 +455,10 @@ def test_resume_with_too_little_room_says_so_before_it_starts(
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_both_patterns_under_every_start_method(parallel, method, monkeypatch):
-    from parallel_loop import _pools
+    from parallel_loop._engine import executors
 
-    monkeypatch.setattr(_pools, "START_METHOD", method)
-    assert _pools.process_context().get_start_method() == method
+    monkeypatch.setattr(executors, "START_METHOD", method)
+    assert executors.process_context().get_start_method() == method
     results = parallel.run_map(bodies.square, range(300), max_workers=2, progress=False)
     assert results == [x * x for x in range(300)]
     numbered = parallel.run_submit(bodies.indexed_square, range(300), progress=False)
@@ -469,11 +470,11 @@ def test_workers_start_with_forkserver_even_after_a_tqdm_bar(
 ):
     # tqdm fixes multiprocessing's default start method to fork on Linux: the
     # project must choose its own, and workers must not be forked copies.
-    from parallel_loop import _pools
+    from parallel_loop._engine import executors
     from tqdm import tqdm
 
     tqdm(disable=True).close()
-    assert _pools.process_context().get_start_method() == "forkserver"
+    assert executors.process_context().get_start_method() == "forkserver"
     run = start_cli(
         *make_files("print"), "--workers", "1", env={"PFOR_START_METHOD": ""}
     )
@@ -508,11 +509,11 @@ def test_a_failures_traceback_starts_at_the_loop_body_in_the_package(
     for traceback in tracebacks:
         assert "body_for_tests.py" in traceback, traceback
         assert "raise ValueError(f'bad {item}')" in traceback
-        assert "_worker.py" not in traceback
+        assert "_engine" not in traceback
 
 
 def test_batches_grow_while_items_are_fast_and_shrink_at_the_end(parallel, monkeypatch):
-    from parallel_loop import _engine as engine
+    from parallel_loop._engine import pool as engine
 
     sizes = {}  # first index -> items in the batch
     real_call_batch = engine.call_batch
@@ -537,8 +538,9 @@ def test_batches_grow_while_items_are_fast_and_shrink_at_the_end(parallel, monke
 def test_a_script_without_the_main_guard_is_told_to_add_it(start_script, method):
     run = start_script(
         "import bodies\n"
-        "from parallel_loop import _pools, parallel\n"
-        f"_pools.START_METHOD = {method!r}\n"
+        "from parallel_loop import parallel\n"
+        "from parallel_loop._engine import executors\n"
+        f"executors.START_METHOD = {method!r}\n"
         "print(parallel.run_map(bodies.square, [1, 2, 3], max_workers=2))\n"
     )
     stdout, stderr = run.communicate(timeout=120)

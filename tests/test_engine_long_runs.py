@@ -319,10 +319,10 @@ def test_the_library_takes_timeout_retries_and_setup(project, pool):
 
 
 def test_retries_wait_longer_each_time(project, monkeypatch):
-    from parallel_loop import _outcomes
+    from parallel_loop._engine import outcomes
     from parallel_loop.parallel import run_map
 
-    monkeypatch.setattr(_outcomes, "RETRY_DELAY", 0.2)
+    monkeypatch.setattr(outcomes, "RETRY_DELAY", 0.2)
     monkeypatch.setattr(random, "uniform", lambda low, high: low)  # jitter: x0.5
     started = []
 
@@ -346,10 +346,10 @@ def test_retries_wait_longer_each_time(project, monkeypatch):
 def test_items_tried_again_keep_their_place_in_the_results(
     project, monkeypatch, pattern
 ):
-    from parallel_loop import _outcomes
+    from parallel_loop._engine import outcomes
     from parallel_loop.parallel import run_map, run_submit
 
-    monkeypatch.setattr(_outcomes, "RETRY_DELAY", 0.01)
+    monkeypatch.setattr(outcomes, "RETRY_DELAY", 0.01)
     failed_once = set()
 
     def fails_once_in_ten(item):  # in the middle of batches of many items
@@ -372,13 +372,13 @@ def test_a_slot_caught_halfway_written_is_no_item(project, tmp_path):
     # beside the start of none (0.0) for a while. Read as an item started at 0, it
     # looked stuck, and its worker was killed: seen in the benchmark, whose timed
     # runs share their workers, on a busy machine.
-    from parallel_loop import _worker
+    from parallel_loop._engine import worker_calls
 
     path = tmp_path / "slot"
-    path.write_bytes(_worker.SLOT.pack(9307, 0.0))
-    assert _worker.read_slot(path) == (-1, 0.0)
-    path.write_bytes(_worker.SLOT.pack(7, 123.5))
-    assert _worker.read_slot(path) == (7, 123.5)
+    path.write_bytes(worker_calls.SLOT.pack(9307, 0.0))
+    assert worker_calls.read_slot(path) == (-1, 0.0)
+    path.write_bytes(worker_calls.SLOT.pack(7, 123.5))
+    assert worker_calls.read_slot(path) == (7, 123.5)
 
 
 HELD_THREADS = """

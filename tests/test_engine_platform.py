@@ -10,9 +10,9 @@ import pytest
 
 @pytest.fixture
 def engine(project):
-    from parallel_loop import _pools
+    from parallel_loop._engine import executors
 
-    return _pools
+    return executors
 
 
 def write(root, files):
@@ -83,7 +83,7 @@ def test_worker_processes_get_one_blas_thread_unless_set(project, monkeypatch):
 
 @pytest.fixture
 def bench(project):
-    from parallel_loop import bench
+    from parallel_loop.cli import bench
 
     return bench
 

@@ -177,7 +177,7 @@ def test_new_workers_see_the_environment_of_the_first_process_pool(
 ):
     """As threads-and-processes.md says: with a forkserver, workers are forked from
     a server started with the first process pool, and keep its environment."""
-    from parallel_loop import _pools
+    from parallel_loop._engine import executors
 
     parallel.run_map(bodies.process_item, ["a"], max_workers=1, progress=False)
     monkeypatch.setenv("PFOR_SET_LATER", "now")
@@ -188,7 +188,7 @@ def test_new_workers_see_the_environment_of_the_first_process_pool(
         bodies.process_item, ["getenv PFOR_SET_LATER"], **run
     )
     assert on_thread == "now"
-    if _pools.process_context().get_start_method() == "forkserver":
+    if executors.process_context().get_start_method() == "forkserver":
         assert in_worker is None
     else:  # spawn (Windows): a new worker starts from the environment as it is
         assert in_worker == "now"

@@ -52,7 +52,7 @@ def test_nothing_to_bench(cli, tmp_path, capsys):
 
 
 def test_worker_counts_and_sample(project):
-    from parallel_loop.bench import sample, worker_counts
+    from parallel_loop.cli.bench import sample, worker_counts
 
     assert worker_counts("process", 2) == [1, 2]
     assert worker_counts("process", 6) == [1, 2, 4, 6]
@@ -70,7 +70,7 @@ def test_bad_sample_size(cli, value, capsys):
 
 
 def test_spans_show_two_processes_working_at_once(project, tmp_path):
-    from parallel_loop import timeline
+    from parallel_loop.cli import timeline
     from parallel_loop.parallel import run_map
 
     items = [f"meet {tmp_path / 'meeting'}"] * 2  # each waits for the other
@@ -123,7 +123,7 @@ def test_a_bad_timeline_file_is_refused_before_anything_runs(
 
 
 def test_without_matplotlib_it_says_what_to_install(cli, monkeypatch, capsys, tmp_path):
-    from parallel_loop import timeline
+    from parallel_loop.cli import timeline
 
     monkeypatch.setattr(timeline, "available", lambda: False)
     with pytest.raises(SystemExit) as exit:

@@ -249,9 +249,9 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
 
 
 def test_the_private_cpython_attributes_exist_on_each_python(project, python):
-    """The engine reads a few private attributes of CPython (_cpython.py): a
+    """The engine reads a few private attributes of CPython (_engine/cpython.py): a
     Python that drops one fails here, by name."""
-    code = "from parallel_loop import _cpython; print(_cpython.missing())"
+    code = "from parallel_loop._engine import cpython; print(cpython.missing())"
     done = call(python.path, "-c", code, cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n", f"Python {python.version} lacks {done.stdout}"
@@ -367,12 +367,12 @@ RECYCLING_CALL = """
 import collections
 
 import bodies
-from parallel_loop import _pools
+from parallel_loop._engine import executors
 from parallel_loop.parallel import run_map
 
 if __name__ == "__main__":
     for method in ("forkserver", "fork"):
-        _pools.START_METHOD = method
+        executors.START_METHOD = method
         pids = run_map(bodies.process_item, ["pid"] * 40, max_workers=2,
                        progress=False, max_items_per_worker=5)
         per_worker = collections.Counter(pids)

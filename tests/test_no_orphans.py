@@ -108,7 +108,7 @@ def test_commands_a_loop_body_left_running_end_with_the_run(start_cli, tmp_path)
 def test_a_timed_out_item_ends_what_it_started_and_its_worker_goes_on(
     project, tmp_path
 ):
-    from parallel_loop import _worker
+    from parallel_loop._engine import worker_calls
     from parallel_loop.parallel import Failure, reusable_pool, run_map
 
     folder = tmp_path / "tree"
@@ -124,7 +124,7 @@ def test_a_timed_out_item_ends_what_it_started_and_its_worker_goes_on(
         # The same worker runs the next item: it did not end itself.
         (again,) = run_map(bodies.process_item, ["pid"], pool=workers, progress=False)
         assert f"pids-{again}" in [note.name for note in folder.glob("pids-*")]
-    assert _worker  # imported: the package the workers run
+    assert worker_calls  # imported: the package the workers run
 
 
 @pytest.mark.parametrize("pool", ["process", "thread"])

@@ -59,7 +59,9 @@ def test_the_same_body_in_a_script_file_runs(project, tmp_path):
 def test_python_c_with_fork_workers_has_the_body_already(project):
     code = BODY.replace(
         "from parallel_loop import parallel",
-        "from parallel_loop import _pools, parallel\n_pools.START_METHOD = 'fork'",
+        "from parallel_loop import parallel\n"
+        "from parallel_loop._engine import executors\n"
+        "executors.START_METHOD = 'fork'",
     )
     run = python(project, "-W", "ignore::DeprecationWarning", "-c", code)
     assert run.returncode == 0, run.stderr

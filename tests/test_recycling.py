@@ -13,10 +13,10 @@ import pytest
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn", "fork"])
 def test_a_worker_is_replaced_after_its_items(project, tmp_path, monkeypatch, method):
-    from parallel_loop import _pools
+    from parallel_loop._engine import executors
     from parallel_loop.parallel import run_map, run_submit
 
-    monkeypatch.setattr(_pools, "START_METHOD", method)
+    monkeypatch.setattr(executors, "START_METHOD", method)
     marks = tmp_path / "setup"
     marks.mkdir()
     options = {

@@ -13,15 +13,16 @@ def sizes(package):
     """(what, lines) for each module of the package, and each class and function
     in them, as 'module.py', 'module.py: Class' or 'module.py: function'."""
     found = []
-    for path in sorted(package.glob("*.py")):
+    for path in sorted(package.rglob("*.py")):
         text = path.read_text()
-        found.append(("module", path.name, len(text.splitlines())))
+        name = path.relative_to(package).as_posix()
+        found.append(("module", name, len(text.splitlines())))
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 start = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 kind = "class" if isinstance(node, ast.ClassDef) else "function"
                 found.append(
-                    (kind, f"{path.name}: {node.name}", node.end_lineno - start + 1)
+                    (kind, f"{name}: {node.name}", node.end_lineno - start + 1)
                 )
     return found
 

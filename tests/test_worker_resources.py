@@ -53,10 +53,10 @@ def rows(path: str) -> list[tuple]:
 def test_each_worker_has_its_own_connection_closed_where_it_was_made(
     project, tmp_path, monkeypatch, pool, method
 ):
-    from parallel_loop import _pools
+    from parallel_loop._engine import executors
     from parallel_loop.parallel import run_map, run_submit
 
-    monkeypatch.setattr(_pools, "START_METHOD", method)
+    monkeypatch.setattr(executors, "START_METHOD", method)
     options = {"pool": pool, "max_workers": 2, "meet": True}
     path, workers = run_with_database(run_map, tmp_path, **options)
     assert len(workers) == 2

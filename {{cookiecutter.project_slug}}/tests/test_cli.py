@@ -16,10 +16,9 @@ from pathlib import Path, PurePosixPath
 import fake_tasks
 import pytest
 
-from {{ cookiecutter.project_slug }} import running
-from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.output import AsJson, ResultNotJSON, label, to_json
-from {{ cookiecutter.project_slug }}.sources import collect_files
+from {{ cookiecutter.project_slug }}.cli import main, running
+from {{ cookiecutter.project_slug }}.cli.output import AsJson, ResultNotJSON, label, to_json
+from {{ cookiecutter.project_slug }}.cli.sources import collect_files
 
 
 def cli(*args):

@@ -130,7 +130,7 @@ def test_a_failing_item_stops_the_run_with_its_index(pattern, pool):
     assert failure.item == "7"
     assert failure.error == "ValueError: seven is bad"
     assert 'raise ValueError("seven is bad")' in failure.traceback
-    assert "_worker.py" not in failure.traceback  # from the loop body on, no engine
+    assert "_engine" not in failure.traceback  # from the loop body on, no engine
     assert "item #7 (7) failed: ValueError: seven is bad" in str(caught.value)
 
 

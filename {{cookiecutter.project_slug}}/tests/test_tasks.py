@@ -7,7 +7,7 @@ keep demo_items() a few small items like yours.
 import json
 
 from {{ cookiecutter.project_slug }} import tasks
-from {{ cookiecutter.project_slug }}.output import to_json
+from {{ cookiecutter.project_slug }}.cli.output import to_json
 from {{ cookiecutter.project_slug }}.parallel import run_map, run_submit
 
 

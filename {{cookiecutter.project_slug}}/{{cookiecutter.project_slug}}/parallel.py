@@ -42,12 +42,12 @@ from traceback import format_exc
 
 from tqdm import tqdm
 
-from . import _worker
-from ._engine import batches_of
-from ._errors import ItemError, PoolError, SetupError
-from ._pools import default_max_workers, open_pool
-from ._resources import set_up, tear_down, worker_resource
-from ._worker import Failure, call_each, failure_of
+from ._engine import worker_calls
+from ._engine.errors import ItemError, PoolError, SetupError
+from ._engine.executors import default_max_workers, open_pool
+from ._engine.pool import batches_of
+from ._engine.resources import set_up, tear_down, worker_resource
+from ._engine.worker_calls import Failure, call_each, failure_of
 
 __all__ = [
     "Failure",
@@ -154,7 +154,7 @@ def run_serial(
     results = []
     for index, item in enumerate(tqdm(items, **bar_options(progress))):
         try:
-            with _worker.running_item(index):  # its log records say item #index
+            with worker_calls.running_item(index):  # its log records say item #index
                 result = func(index, item) if numbered else func(item)
         except (Exception, SystemExit) as exc:  # sys.exit() fails the item too
             result = failure_of(item, exc)

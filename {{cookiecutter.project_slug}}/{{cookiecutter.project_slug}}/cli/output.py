@@ -28,7 +28,7 @@ from pathlib import Path, PurePath
 
 from tqdm import tqdm
 
-from ._worker import Failure, describe
+from .._engine.worker_calls import Failure, describe
 
 try:
     import fcntl  # Unix: lets us refuse a second run writing the same file
@@ -116,6 +116,7 @@ class AsJson:
     func: Callable
 
     def __call__(self, *args) -> str:
+        __tracebackhide__ = True  # not in an item's traceback
         result = self.func(*args)
         try:
             text = to_json(result)

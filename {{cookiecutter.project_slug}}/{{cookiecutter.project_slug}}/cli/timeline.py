@@ -41,6 +41,7 @@ class Timed:
     func: object
 
     def __call__(self, *args):
+        __tracebackhide__ = True  # not in an item's traceback
         start = time.time()  # wall-clock time: comparable across processes
         value = self.func(*args)
         worker = f"{os.getpid()}:{threading.get_ident()}"

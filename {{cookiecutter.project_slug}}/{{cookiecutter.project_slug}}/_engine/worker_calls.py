@@ -1,10 +1,10 @@
-"""What runs in the workers (processes or threads), behind _engine.py.
+"""What runs in the workers (processes or threads), behind pool.py.
 
     in_worker    wraps every call sent to a worker: runs setup() once in each
                  worker (a process, or a thread of a thread pool) first,
-                 keeping its result for worker_resource (_resources.py)
+                 keeping its result for worker_resource (resources.py)
     call_batch   the loop body on each item of a batch; failures captured
-(_worker_process.py starts each worker process: signals, logs, parent watch.)
+(worker_start.py starts each worker process: signals, logs, parent watch.)
 
 A per-item timeout is enforced inside worker processes: a watch thread sends
 SIGALRM to an item that runs too long, which interrupts a sleep, a socket wait or
@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from ._recycling import may_run_another
-from ._resources import set_up
+from .recycling import may_run_another
+from .resources import set_up
 
 # A worker process's item (-1: none) and its monotonic start, in a file it maps
 # (timed runs only): the main process reads it without this process's help.
@@ -72,7 +72,7 @@ class Settings:
     retry_on: tuple[type[BaseException], ...] = ()
     setup: Callable[[], object] | None = None  # run once in each worker first
     teardown: Callable[[object], object] | None = None  # with what setup returned
-    max_items: int | None = None  # per worker process: see _recycling.py
+    max_items: int | None = None  # per worker process: see recycling.py
     max_memory_mb: float | None = None
     notes: str = ""  # a folder for notes about stuck items
     run: int = field(default_factory=lambda: time.monotonic_ns())  # this run's id
@@ -126,12 +126,11 @@ def failure_of(item, exc: BaseException, retry_on=()) -> Failure:
 
 
 def traceback_of(exc: BaseException) -> str:
-    """The traceback as text, from the loop body on: the frames of the engine
-    that called it (this module, output.AsJson, timeline.Timed) say nothing."""
-    here = Path(__file__).parent
-    engine = {here / name for name in ("_worker.py", "output.py", "timeline.py")}
+    """The traceback as text, from the loop body on. The frames that call it (the
+    engine's, and wrappers such as the command line's) say nothing to the user:
+    each marks itself with a local __tracebackhide__, as pytest's frames do."""
     frames = exc.__traceback__
-    while frames and Path(frames.tb_frame.f_code.co_filename) in engine:
+    while frames and frames.tb_frame.f_locals.get("__tracebackhide__"):
         frames = frames.tb_next
     return "".join(traceback.format_exception(type(exc), exc, frames))
 
@@ -158,6 +157,7 @@ def call_batch(func, first: int, items: list, numbered: bool):
     (first, outcomes, seconds, positions of the failures): the seconds let the
     pool size the next batches.
     """
+    __tracebackhide__ = True  # not in an item's traceback: traceback_of
     retry_on, limits = HERE.settings.retry_on, HERE.settings.limits()
     timed = HERE.settings.timeout is not None
     running = RUNNING.setdefault(threading.get_ident(), [None, 0.0])

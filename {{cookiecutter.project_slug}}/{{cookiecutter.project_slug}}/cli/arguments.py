@@ -7,15 +7,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import _pools, _recycling, {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
+{% if cookiecutter.distributed == "dask" %}from .. import dask_pool
+{% endif %}from .._engine import executors, recycling
+from . import timeline
 from .output import cannot_write
 from .sources import megabytes, positive_int, retry_count, timeout_seconds
 
 # What --pool offers.
 {%- if cookiecutter.distributed == "dask" %}
-POOLS = (*_pools.POOLS, "dask")
+POOLS = (*executors.POOLS, "dask")
 {%- else %}
-POOLS = _pools.POOLS
+POOLS = executors.POOLS
 {%- endif %}
 
 
@@ -37,7 +39,7 @@ def parse_args(argv, tasks):
     long_run_settings(args, tasks)
     limits = (args.max_items_per_worker, args.max_worker_memory)
     try:
-        _recycling.check_limits("process", *limits)  # tasks.py's too
+        recycling.check_limits("process", *limits)  # tasks.py's too
     except ValueError as exc:
         parser.error(f"{exc} (tasks.py's {' or '.join(LIMITS.values())}?)")
     if any(limits) and args.pool != "process":

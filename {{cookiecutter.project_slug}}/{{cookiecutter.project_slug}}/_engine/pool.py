@@ -6,22 +6,22 @@ An item's way through a run, and the module that takes each step:
               _batches   _worker     _outcomes    _outcomes
               (this Pool sends the batches and waits for them)
 
-    _pools.py           makes the pool (processes, threads, or an executor of
+    executors.py           makes the pool (processes, threads, or an executor of
                         yours) and shuts it down: open_pool
-    _engine.py          this Pool: sends batches, a bounded number in flight,
+    pool.py          this Pool: sends batches, a bounded number in flight,
                         and waits for them in this thread
-    _batches.py         how many items a batch holds, from how long items take
-    _worker.py          what runs in a worker: the loop body on each item of a
+    batches.py         how many items a batch holds, from how long items take
+    worker_calls.py          what runs in a worker: the loop body on each item of a
                         batch, failures captured; timeouts
-    _resources.py       setup() and teardown() in each worker, worker_resource()
-    _recycling.py       worker processes replaced after N items, or past a cap
+    resources.py       setup() and teardown() in each worker, worker_resource()
+    recycling.py       worker processes replaced after N items, or past a cap
                         on their memory
-    _worker_process.py  how a worker process starts: signals, logs, its parent
-    _outcomes.py        results and failures, retries, timeouts, on_result, and
+    worker_start.py  how a worker process starts: signals, logs, its parent
+    outcomes.py        results and failures, retries, timeouts, on_result, and
                         results handed out in input order
-    _ending_workers.py  workers ended at once, dead ones noticed, stuck ones
+    ending_workers.py  workers ended at once, dead ones noticed, stuck ones
                         replaced; Ctrl-C held while a pool is made
-    _errors.py          the errors a run raises, and what they tell you to do
+    errors.py          the errors a run raises, and what they tell you to do
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from concurrent.futures import (
 )
 from itertools import count, islice
 
-from . import _cpython
-from ._batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
-from ._ending_workers import (
+from . import cpython
+from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
+from .ending_workers import (
     abandon_late_items,
     ctrl_c_held,
     end_stuck_workers,
@@ -49,9 +49,9 @@ from ._ending_workers import (
     recycle_workers,
     replace_stuck_worker,
 )
-from ._errors import check_picklable, pool_errors
-from ._outcomes import Outcomes
-from ._worker import Settings, call_batch, call_each, in_worker
+from .errors import check_picklable, pool_errors
+from .outcomes import Outcomes
+from .worker_calls import Settings, call_batch, call_each, in_worker
 
 # The longest this thread waits at once. A wait with no end can miss a Ctrl-C on
 # free-threaded Python: its locks spin before they sleep, and a signal that comes
@@ -94,7 +94,7 @@ class Pool:
         if self.outcomes.workers_spent:
             recycle_workers(self)
         if not self.in_flight and not isinstance(self.executor, ThreadPoolExecutor):
-            check_picklable(func, _cpython.forks(self.executor))  # say early
+            check_picklable(func, cpython.forks(self.executor))  # say early
         self.outcomes.unfinished[first] = batch
         args = (func, first, batch, numbered)
         with pool_errors(self.outcomes.describe_unfinished), ctrl_c_held():

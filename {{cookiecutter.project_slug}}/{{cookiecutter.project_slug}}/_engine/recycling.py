@@ -4,7 +4,7 @@ loop body that leaks memory (a C library, a cache that grows).
     may_run_another   in a worker, before each item: a worker that has run its
                       items, or whose resident memory passed the cap, runs no more
                       (its items come back as not run, and are sent again)
-    recycle_workers   (_ending_workers.py) in the main process: once the batches
+    recycle_workers   (ending_workers.py) in the main process: once the batches
                       in flight are back, the pool shuts down (teardown() runs in
                       each worker) and a new one starts (setup() runs again)
 

@@ -17,8 +17,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import _cpython
-from ._ending_workers import (
+from . import cpython
+from .ending_workers import (
     ctrl_c_held,
     end_worker_groups,
     note_worker_groups,
@@ -26,13 +26,13 @@ from ._ending_workers import (
     threads_running_items,
     unblock_ctrl_c,
 )
-from ._engine import Pool
-from ._errors import check_not_starting_a_worker
-from ._outcomes import RETRY_ON, Outcomes
-from ._recycling import check_limits
-from ._resources import HOLDERS, tear_down_each_thread
-from ._worker import Settings
-from ._worker_process import start_process_worker
+from .errors import check_not_starting_a_worker
+from .outcomes import RETRY_ON, Outcomes
+from .pool import Pool
+from .recycling import check_limits
+from .resources import HOLDERS, tear_down_each_thread
+from .worker_calls import Settings
+from .worker_start import start_process_worker
 
 POOLS = ("process", "thread")
 # How worker processes start: None picks forkserver, or spawn (see process_context).
@@ -111,8 +111,9 @@ def process_context():
     if context.get_start_method() == "forkserver":
         # The server imports these once; each worker forked from it then starts
         # with them loaded, instead of importing them again (tens of ms each).
-        modules = ["__main__", "concurrent.futures.process", f"{__package__}._worker"]
-        context.set_forkserver_preload([*modules, f"{__package__}._worker_process"])
+        ours = [f"{__package__}.worker_calls", f"{__package__}.worker_start"]
+        preload = ["__main__", "concurrent.futures.process", *ours]
+        context.set_forkserver_preload(preload)
     return context
 
 
@@ -144,7 +145,7 @@ def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Execu
             initargs=(logs.queue, level, environment),  # typeshed wants no arguments
         )
     if pool == "thread":
-        return _cpython.DaemonThreadPool(max_workers, initializer=unblock_ctrl_c)
+        return cpython.DaemonThreadPool(max_workers, initializer=unblock_ctrl_c)
     raise ValueError(
         f'pool must be "process", "thread" or a concurrent.futures executor, '
         f"not {pool!r}"
@@ -242,7 +243,7 @@ def timeout_notes(settings: Settings, pool):
 def workers_of(executor: Executor, max_workers) -> int:
     """How many items an executor of yours runs at once."""
     refuse_interpreter_pools(executor)
-    workers = max_workers or _cpython.max_workers(executor)
+    workers = max_workers or cpython.max_workers(executor)
     if workers is None:
         raise ValueError(
             "pass max_workers with an executor of yours: how many items it "

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from ._worker import current_index
+from .worker_calls import current_index
 
 
 def start_process_worker(log_queue, log_level: int, environment: dict) -> None:

@@ -12,16 +12,17 @@ from contextlib import nullcontext
 
 from tqdm import tqdm
 
-from . import {% if cookiecutter.distributed == "dask" %}dask_pool, {% endif %}timeline
-from ._ending_workers import ctrl_c_held
-from ._engine import Pool
-from ._errors import ItemError, PoolError
-from ._outcomes import RETRY_ON
-from ._pools import default_max_workers, open_pool, usable_cpus
-from ._resources import TEARDOWN_FAILURES
-from ._worker import Failure
+{% if cookiecutter.distributed == "dask" %}from .. import dask_pool
+{% endif %}from .._engine.ending_workers import ctrl_c_held
+from .._engine.errors import ItemError, PoolError
+from .._engine.executors import default_max_workers, open_pool, usable_cpus
+from .._engine.outcomes import RETRY_ON
+from .._engine.pool import Pool
+from .._engine.resources import TEARDOWN_FAILURES
+from .._engine.worker_calls import Failure
+from ..parallel import bar_options, run_serial
+from . import timeline
 from .output import AsJson, record_line
-from .parallel import bar_options, run_serial
 
 FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
 

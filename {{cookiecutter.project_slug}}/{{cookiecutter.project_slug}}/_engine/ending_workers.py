@@ -23,9 +23,9 @@ from concurrent.futures import (
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import _cpython
-from ._cpython import known_broken, worker_processes
-from ._worker import RUNNING, read_slot, slot_path
+from . import cpython
+from .cpython import known_broken, worker_processes
+from .worker_calls import RUNNING, read_slot, slot_path
 
 # A pool notices a dead worker within milliseconds; one it has not noticed after
 # this many seconds never will (see end_workers).
@@ -84,10 +84,10 @@ def stop_now(executor: Executor) -> None:
     # shutdown() forgets the worker processes and the pool's own thread, so take
     # hold of them first.
     processes = worker_processes(executor)
-    manager = _cpython.manager_thread(executor)
-    results = _cpython.result_queue(executor)
+    manager = cpython.manager_thread(executor)
+    results = cpython.result_queue(executor)
     executor.shutdown(wait=False, cancel_futures=True)
-    _cpython.let_threads_go(executor)  # a thread blocked for good: not waited for
+    cpython.let_threads_go(executor)  # a thread blocked for good: not waited for
     end_workers(processes, results)
     if manager is not None:
         manager.join(timeout=10)  # it closes the pool's queues: nothing leaks
@@ -103,7 +103,7 @@ def end_workers(processes: list, results) -> None:
     for process in processes:
         process.join(timeout=5)
     if results is not None and all(p.exitcode is not None for p in processes):
-        _cpython.close_result_pipe(results)
+        cpython.close_result_pipe(results)
 
 
 def end_worker(process, signum) -> None:
@@ -177,7 +177,7 @@ def look_for_an_unseen_death(pool) -> None:
     elif pool.death_seen_at is None:
         pool.death_seen_at = time.monotonic()
     elif time.monotonic() - pool.death_seen_at > DEAD_WORKER_GRACE:
-        results = _cpython.result_queue(pool.executor)
+        results = cpython.result_queue(pool.executor)
         end_workers(worker_processes(pool.executor), results)
 
 
@@ -220,7 +220,7 @@ def replace_stuck_worker(pool, lost: list[int]) -> bool:
 
 def recycle_workers(pool) -> None:
     """A worker ran its max_items_per_worker or passed max_worker_memory_mb (see
-    _recycling.py): once the batches in flight are back, the pool is replaced."""
+    recycling.py): once the batches in flight are back, the pool is replaced."""
     while pool.in_flight:  # as Pool.wait_a_little does, but sending nothing
         tick = 0.05 if pool.settings.timeout else 0.5  # short: sees Ctrl-C
         done = wait(pool.in_flight, tick, FIRST_COMPLETED).done
@@ -239,7 +239,7 @@ def recycle_workers(pool) -> None:
 def threads_running_items(executor: Executor) -> int:
     """How many threads of a thread pool run an item now (once the run is over:
     those that run on past their timeout)."""
-    running = [RUNNING.get(thread.ident or 0) for thread in _cpython.threads(executor)]
+    running = [RUNNING.get(thread.ident or 0) for thread in cpython.threads(executor)]
     return len([slot for slot in running if slot is not None and slot[0] is not None])
 
 
@@ -255,7 +255,7 @@ def replace_held_threads(pool) -> None:
         return
     held, pool.executor = pool.executor, pool.renew()
     held.shutdown(wait=False)
-    _cpython.let_threads_go(held)
+    cpython.let_threads_go(held)
     for future, first in list(pool.in_flight.items()):
         if future.cancel():  # not started: sent to the new pool instead
             del pool.in_flight[future]

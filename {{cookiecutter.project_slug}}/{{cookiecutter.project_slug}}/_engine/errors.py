@@ -16,7 +16,7 @@ import sys
 from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 
-from ._worker import Failure
+from .worker_calls import Failure
 
 # What a pool raises when a worker died under it (a cluster's module adds its own).
 DEAD_WORKER_ERRORS: tuple[type[BaseException], ...] = (BrokenExecutor,)

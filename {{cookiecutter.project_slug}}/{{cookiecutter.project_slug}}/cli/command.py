@@ -20,10 +20,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import _cpython
-from . import tasks as default_tasks
-from ._errors import PoolError
-from ._worker import current_index
+from .. import tasks as default_tasks
+from .._engine import cpython
+from .._engine.errors import PoolError
+from .._engine.worker_calls import current_index
 from .arguments import parse_args
 from .output import CannotResume, OutputFile, ResultWriter, label, to_json
 from .running import Run, choose_workers, describe_run, stdout_closed
@@ -170,7 +170,7 @@ def threads_that_would_hold_the_exit() -> list[threading.Thread]:
     """Threads Python waits for at exit: those that are not daemon threads, and
     those of thread pools (concurrent.futures waits for them at exit)."""
     main = threading.main_thread()
-    pools = _cpython.pool_threads_waited_for()
+    pools = cpython.pool_threads_waited_for()
     others = [t for t in threading.enumerate() if t is not main and not t.daemon]
     return others + [t for t in pools if t.is_alive() and t.daemon]
 

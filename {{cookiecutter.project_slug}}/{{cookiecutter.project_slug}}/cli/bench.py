@@ -14,10 +14,10 @@ import statistics
 import time
 from contextlib import ExitStack
 
-from ._cpython import gil_enabled
-from ._pools import BlasThreadsPerWorker, default_max_workers, usable_cpus
-from ._worker import Failure
-from .parallel import reusable_pool, run_map, run_serial
+from .._engine.cpython import gil_enabled
+from .._engine.executors import BlasThreadsPerWorker, default_max_workers, usable_cpus
+from .._engine.worker_calls import Failure
+from ..parallel import reusable_pool, run_map, run_serial
 from .sources import InputError, load_items, positive_int
 
 # A setting at most this much slower than the fastest, with fewer workers, is
@@ -81,7 +81,7 @@ def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
 
 def main(argv, tasks) -> int:
     parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__} bench",
+        prog="python -m {{ cookiecutter.project_slug }} bench",
         description="Time a sample of your items serially, on threads and on "
         "processes, and recommend a pool and worker count.",
     )

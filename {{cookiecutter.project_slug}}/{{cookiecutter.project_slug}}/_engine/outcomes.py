@@ -11,8 +11,8 @@ import random
 import time
 from concurrent.futures import Future
 
-from ._errors import ItemError, SetupError
-from ._worker import Failure, ItemTimeout, SetupFailed, describe
+from .errors import ItemError, SetupError
+from .worker_calls import Failure, ItemTimeout, SetupFailed, describe
 
 # Items that fail with these exceptions are tried again by default (retries=N):
 # they are usually transient. A missing file or a bad value is not.

@@ -1,0 +1,1 @@
+"""How the two patterns of parallel.py run. You need not read this to use them."""
