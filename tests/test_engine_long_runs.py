@@ -367,18 +367,18 @@ def test_items_tried_again_keep_their_place_in_the_results(
     assert results == list(range(500))
 
 
-def test_a_slot_caught_halfway_written_is_no_item(project, tmp_path):
-    # A worker paused between the two fields of its slot leaves the new index
+def test_a_running_file_caught_halfway_written_is_no_item(project, tmp_path):
+    # A worker paused between the two fields of its running file leaves the new index
     # beside the start of none (0.0) for a while. Read as an item started at 0, it
     # looked stuck, and its worker was killed: seen in the benchmark, whose timed
     # runs share their workers, on a busy machine.
     from parallel_loop._engine import worker_calls
 
-    path = tmp_path / "slot"
-    path.write_bytes(worker_calls.SLOT.pack(9307, 0.0))
-    assert worker_calls.read_slot(path) == (-1, 0.0)
-    path.write_bytes(worker_calls.SLOT.pack(7, 123.5))
-    assert worker_calls.read_slot(path) == (7, 123.5)
+    path = tmp_path / "running"
+    path.write_bytes(worker_calls.RUNNING_FILE.pack(9307, 0.0))
+    assert worker_calls.read_running_file(path) == (-1, 0.0)
+    path.write_bytes(worker_calls.RUNNING_FILE.pack(7, 123.5))
+    assert worker_calls.read_running_file(path) == (7, 123.5)
 
 
 HELD_THREADS = """

@@ -10,9 +10,9 @@ import pytest
 
 @pytest.fixture
 def engine(project):
-    from parallel_loop._engine import executors
+    from parallel_loop._engine import worker_count
 
-    return executors
+    return worker_count
 
 
 def write(root, files):

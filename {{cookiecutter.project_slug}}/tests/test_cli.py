@@ -16,9 +16,19 @@ from pathlib import Path, PurePosixPath
 import fake_tasks
 import pytest
 
-from {{ cookiecutter.project_slug }}.cli import main, running
-from {{ cookiecutter.project_slug }}.cli.output import AsJson, ResultNotJSON, label, to_json
-from {{ cookiecutter.project_slug }}.cli.sources import collect_files
+from {{ cookiecutter.project_slug }}.cli import (
+    main,
+    running,
+)
+from {{ cookiecutter.project_slug }}.cli.output import (
+    AsJson,
+    ResultNotJSON,
+    label,
+    to_json,
+)
+from {{ cookiecutter.project_slug }}.cli.sources import (
+    collect_files,
+)
 
 
 def cli(*args):

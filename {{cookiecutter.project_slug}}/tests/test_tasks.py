@@ -7,8 +7,13 @@ keep demo_items() a few small items like yours.
 import json
 
 from {{ cookiecutter.project_slug }} import tasks
-from {{ cookiecutter.project_slug }}.cli.output import to_json
-from {{ cookiecutter.project_slug }}.parallel import run_map, run_submit
+from {{ cookiecutter.project_slug }}.cli.output import (
+    to_json,
+)
+from {{ cookiecutter.project_slug }}.parallel import (
+    run_map,
+    run_submit,
+)
 
 
 def test_the_loop_body_runs_on_a_demo_item():

@@ -6,31 +6,23 @@
                 done-callback that advances tqdm; calls func(index, item)
     run_serial  the plain for loop, in this process: to compare, and to debug
 
-pool="process" runs them on a ProcessPoolExecutor: for CPU-bound work, since each
-worker process has its own interpreter and its own GIL. pool="thread" runs them on
-a ThreadPoolExecutor: for I/O-bound work (network, disk, subprocesses), where
-threads overlap their waiting. You may also pass an executor of your own.
+pool="process" runs them on worker processes: for CPU-bound work, since each has
+its own interpreter and its own GIL. pool="thread" runs them on threads: for
+I/O-bound work (network, database, subprocesses), where threads overlap their
+waiting. You may also pass an executor of your own (a cluster's, say).
 
 Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
-and the others run on. on_result(index, result) is called, in this thread, as each
-item finishes. What the engine adds to the executor (batches sized from how
-long items take, failures that name their item, retries, timeouts, workers
-ended at once on Ctrl-C): _engine.py, which maps its rooms.
-Each run starts its own workers and ends them; to share workers between runs
-(processes take tens of milliseconds to start), see reusable_pool.
+and the others run on. help(run_map) lists every option.
 
-For long runs, both also take (see docs/long-runs.md):
-    timeout=SECONDS   an item that runs longer fails with ItemTimeout, a
-                      TimeoutError (so retries=N tries it again)
-    retries=N         an item that fails with one of retry_on (default:
-                      TimeoutError, ConnectionError) is tried up to N more times
-    setup=FUNCTION    runs once in each worker before its first item; what it
-                      returns, worker_resource() gives the loop body there
-    teardown=FUNCTION teardown(that) runs in the same worker as it ends
-    max_items_per_worker=N, max_worker_memory_mb=MB
-                      for a leaky loop body, on processes: a worker process is
-                      replaced once it ran N items, or its memory passed MB
+open_pool() gives the engine's batch pool. It has an executor's map() and
+submit(), and adds what a bare executor lacks: items travel in batches that adapt
+to how long items take, failures name their item, retries, timeouts, and workers
+ended at once on Ctrl-C. To copy a pattern into a file of your own, write
+ProcessPoolExecutor(max_workers) (or ThreadPoolExecutor) in place of open_pool(...):
+the rest runs unchanged. Each run starts its own workers and ends them; to share
+workers between runs (processes take tens of milliseconds to start), see
+reusable_pool.
 """
 
 from __future__ import annotations
@@ -42,16 +34,29 @@ from traceback import format_exc
 
 from tqdm import tqdm
 
-from ._engine import worker_calls
-from ._engine.errors import ItemError, PoolError, SetupError
-from ._engine.executors import default_max_workers, open_pool
-from ._engine.pool import batches_of
-from ._engine.resources import set_up, tear_down, worker_resource
-from ._engine.worker_calls import Failure, call_each, failure_of
+from ._engine import (
+    RETRY_ON,
+    Failure,
+    ItemError,
+    ItemTimeout,
+    PoolError,
+    SetupError,
+    batches_of,
+    call_each,
+    default_max_workers,
+    failure_of,
+    open_pool,
+    running_item,
+    set_up,
+    tear_down,
+    worker_resource,
+)
 
 __all__ = [
+    "RETRY_ON",
     "Failure",
     "ItemError",
+    "ItemTimeout",
     "PoolError",
     "default_max_workers",
     "reusable_pool",
@@ -60,6 +65,26 @@ __all__ = [
     "run_submit",
     "worker_resource",
 ]
+
+# The parameters of run_map and run_submit, for help(): indented as in a docstring.
+PARAMETERS = """
+
+    Parameters:
+        func          the loop body: a module-level def, for worker processes to import
+        items         any iterable of items
+        pool          "process" (CPU-bound work), "thread" (I/O-bound), or an executor
+        max_workers   items run at once (None: half the CPUs this process may use)
+        progress      False: no progress bar (it goes to stderr)
+        keep_going    True: a failed item's result is a Failure, and the others run on
+        on_result     on_result(index, result) in this thread, as each item finishes
+        timeout       seconds an item may run; a late one fails with ItemTimeout
+        retries       tries more for an item that failed with one of retry_on
+        retry_on      exceptions worth a retry (RETRY_ON: TimeoutError, ConnectionError)
+        setup         setup() once in each worker first; worker_resource() returns it
+        teardown      teardown(what setup returned), in the same worker, at its end
+        max_items_per_worker  processes only: a worker is replaced after N items
+        max_worker_memory_mb  processes only: one is replaced once its memory passed MB
+"""
 
 
 def run_map(
@@ -71,17 +96,34 @@ def run_map(
     progress=True,
     keep_going=False,
     on_result=None,
-    **long_run,
+    timeout=None,
+    retries=0,
+    retry_on=RETRY_ON,
+    setup=None,
+    teardown=None,
+    max_items_per_worker=None,
+    max_worker_memory_mb=None,
 ) -> list:
-    """Pattern 1, map-with-tqdm: [func(item) for item in items], in parallel."""
+    """Pattern 1, map-with-tqdm: [func(item) for item in items], in parallel; the
+    results in input order. The items are read into a list first."""
     items = list(items)  # executor.map needs them all, and tqdm their number
-    options = {"keep_going": keep_going, "on_result": on_result, **long_run}
-    # To copy this into a file of your own: ProcessPoolExecutor(max_workers) here.
-    with open_pool(pool, max_workers, **options) as executor:
-        # chunksize: items per trip to a worker process (a trip costs ~0.1 ms).
-        # The engine grows batches up to it while items are fast: _batches.py.
+    options = {
+        "keep_going": keep_going,
+        "on_result": on_result,
+        "timeout": timeout,
+        "retries": retries,
+        "retry_on": retry_on,
+        "setup": setup,
+        "teardown": teardown,
+        "max_items_per_worker": max_items_per_worker,
+        "max_worker_memory_mb": max_worker_memory_mb,
+    }
+    # The engine's batch pool; to copy: ProcessPoolExecutor(max_workers) instead.
+    with open_pool(pool, max_workers, **options) as batch_pool:
+        # Items travel in batches, sized from how long items take: chunksize
+        # (a trip to a worker process costs ~0.1 ms) is only their cap.
         chunksize = max(1, len(items) // 32)
-        results = executor.map(func, items, chunksize=chunksize)  # in input order
+        results = batch_pool.map(func, items, chunksize=chunksize)  # in input order
         return list(tqdm(results, total=len(items), **bar_options(progress)))
 
 
@@ -94,10 +136,17 @@ def run_submit(
     progress=True,
     keep_going=False,
     on_result=None,
-    **long_run,
+    timeout=None,
+    retries=0,
+    retry_on=RETRY_ON,
+    setup=None,
+    teardown=None,
+    max_items_per_worker=None,
+    max_worker_memory_mb=None,
 ) -> list:
     """Pattern 2, submit-with-callback: [func(index, item) for index, item in
-    enumerate(items)], in parallel. Reads items lazily: a generator works."""
+    enumerate(items)], in parallel; the results in input order. Reads the items
+    lazily: a generator works."""
     total = len(items) if hasattr(items, "__len__") else None
     bar = tqdm(total=total, **bar_options(progress))
     bar_lock = threading.Lock()  # done-callbacks may run in the pool's threads
@@ -106,17 +155,32 @@ def run_submit(
         with bar_lock:
             bar.update(len(future.result()))
 
-    options = {"keep_going": keep_going, "on_result": on_result, **long_run}
-    # To copy this into a file of your own: ProcessPoolExecutor(max_workers) here.
-    with bar, open_pool(pool, max_workers, **options) as executor:
+    options = {
+        "keep_going": keep_going,
+        "on_result": on_result,
+        "timeout": timeout,
+        "retries": retries,
+        "retry_on": retry_on,
+        "setup": setup,
+        "teardown": teardown,
+        "max_items_per_worker": max_items_per_worker,
+        "max_worker_memory_mb": max_worker_memory_mb,
+    }
+    # The engine's batch pool; to copy: ProcessPoolExecutor(max_workers) instead.
+    with bar, open_pool(pool, max_workers, **options) as batch_pool:
         futures = []
         # A few items per call, which saves trips to the workers: each future
         # holds call_each's [func(index, item) for each item of its batch].
-        for first, batch in batches_of(items, executor):
-            future = executor.submit(call_each, func, first, batch)
+        for first, batch in batches_of(items, batch_pool):
+            future = batch_pool.submit(call_each, func, first, batch)
             future.add_done_callback(advance_bar)
             futures.append(future)
         return [result for future in futures for result in future.result()]
+
+
+# help(run_map) and help(run_submit) list their parameters too.
+run_map.__doc__ = f"{run_map.__doc__}{PARAMETERS}"
+run_submit.__doc__ = f"{run_submit.__doc__}{PARAMETERS}"
 
 
 @contextmanager
@@ -129,8 +193,8 @@ def reusable_pool(pool="process", max_workers=None):
             squares = run_map(square, numbers, pool=workers)
             cubes = run_map(cube, numbers, pool=workers)
     """
-    with open_pool(pool, max_workers) as opened:
-        yield opened.executor
+    with open_pool(pool, max_workers) as batch_pool:
+        yield batch_pool.workers.executor
 
 
 def run_serial(
@@ -154,11 +218,10 @@ def run_serial(
     results = []
     for index, item in enumerate(tqdm(items, **bar_options(progress))):
         try:
-            with worker_calls.running_item(index):  # its log records say item #index
+            with running_item(index):  # its log records say item #index
                 result = func(index, item) if numbered else func(item)
         except (Exception, SystemExit) as exc:  # sys.exit() fails the item too
-            result = failure_of(item, exc)
-            result.index = index
+            result = failure_of(item, exc).put_at(index)
         if on_result is not None:
             on_result(index, result)
         if isinstance(result, Failure) and not keep_going:

@@ -1,1 +1,138 @@
-"""How the two patterns of parallel.py run. You need not read this to use them."""
+"""How the two patterns of parallel.py run. You need not read this to use them.
+
+This folder is the engine. Everything outside it imports only the names below
+(__all__), and nothing in it knows the command line. Its actors and channels:
+
+  the calling thread (main process)          each worker: a process or a thread
+  ---------------------------------          -------------------------------------
+  run_map / run_submit  (parallel.py)
+  Pool  (pool.py): cuts batches,  ===(1)===> in_worker  (worker_calls.py): set
+    sends them, a bounded number    call         up once per run: setup(), and
+    in flight; waits for them       queue        in a process the watch thread
+  Outcomes  (outcomes.py): settles  <==(2)=== call_batch: the loop body on each
+    each item's outcome: retries,   result       item, failures captured, and a
+    timeouts, on_result, and the    queue        BatchDone back
+    results in input order
+  Workers  (workers.py): notices    <--(3)--- the running file: the item a
+    deaths, ends stuck workers,     mmap         worker process runs, and since
+    replaces and shuts down the                  when (timed runs)
+    executor; signals each          ---(4)--> the worker process's process group:
+    worker's process group          killpg       what its loop body started
+  WorkerLogs  (executors.py): a     <--(5)--- a QueueHandler on the root logger
+    listener thread re-logs here    log queue    (worker_start.py)
+  (the main process's own end)      ---(6)--> the parent sentinel: a watch thread
+                                    pipe         exits the worker; on Linux SIGIO
+                                                 ends its group even without it
+
+Who writes and who reads each channel:
+(1) the executor's call queue: Pool.send, through Workers.submit, writes the run's
+    Settings and a batch; the executor (its manager thread, for processes) hands
+    each call to a free worker.
+(2) the executor's result queue: call_batch returns a BatchDone (or SetupFailed);
+    the executor resolves the batch's future; Pool.wait_for_batches reads it.
+(3) <notes>/running/<pid>: call_batch writes it before and after each item, in a
+    worker process's main thread; Workers.end_stuck reads it, without the worker's
+    help, and kills a worker STUCK_GRACE past its item's timeout, leaving a note
+    <notes>/<index> that Workers.take_stuck_notes reads. The folder lives for one
+    timed run on processes (executors.timeout_notes), never in the working directory.
+(4) process groups: each worker process leads its own (worker_start.py);
+    Workers.stop_now and end_groups signal them, end_worker signals one.
+(5) the log queue: each worker process's QueueHandler writes log records; the
+    WorkerLogs listener thread hands them to this process's logging.
+(6) the parent sentinel: the kernel closes it when the main process ends, however
+    it ends; each worker process's watch thread (worker_start.exit_with) reads it.
+Within a process, RUNNING (worker_calls.py) holds what each thread runs: written
+by call_batch and running_item, read by the log filter, the SIGALRM handler and
+the timeout watch in a worker process, and by Pool.abandon_late_items on threads.
+
+The actors:
+- The calling thread runs the Pool. It sends batches, BATCHES_IN_FLIGHT_PER_WORKER
+  per worker, sized by BatchSizes (batches.py) from how long items take; it waits
+  at most LONGEST_WAIT at a time, so Ctrl-C is seen; and it settles each finished
+  batch in Outcomes, in this thread: on_result runs here, retries are scheduled
+  here, and items that ran past their timeout on a thread or a cluster are
+  recorded here (a thread cannot be stopped: its item is abandoned).
+- The executor: a ProcessPoolExecutor or a thread pool made by executors.py, or
+  an executor of yours (a cluster's), which the run leaves running. Its own
+  manager thread moves calls and results for processes.
+- Each worker process starts with worker_start.start_process_worker: its own
+  process group, Ctrl-C left to the main process, logs sent there, BLAS to one
+  thread. For a timed run, its watch thread sends SIGALRM to an item past its
+  time (worker_calls.watch); teardown() runs as it exits (resources.py).
+- Each worker thread of a thread pool runs in_worker and call_batch likewise,
+  with its own setup() resource; teardown() runs in each at the end of the pool.
+- The watch threads: the timeout watch and the parent watch in each worker
+  process, and the WorkerLogs listener in the main process.
+
+Where the engine works around CPython, and why:
+- A worker killed while it sends a result leaves half a message in the result
+  pipe, and the executor's manager thread waits for the rest for ever
+  (gh-107219): workers.end_workers closes the pipe once no worker is left.
+- A dead worker the executor has not noticed within DEAD_WORKER_GRACE is taken
+  as dead: Workers.look_for_an_unseen_death (the same hang, gh-107219).
+- Ctrl-C, SIGTERM and SIGHUP are held while an executor or a worker process is
+  made (ctrl_c.py): an exception there leaves a process half started or a
+  semaphore leaked, and a KeyboardInterrupt raised in an at-fork handler or a
+  __del__ is dropped (both are "exceptions ignored", by the language's design).
+- concurrent.futures joins every pool thread at exit (bpo-39812 made them
+  non-daemon): after Ctrl-C, cpython.let_threads_go lets a blocked thread of our
+  DaemonThreadPool go, so the program can exit.
+- Not fork by default (executors.process_context): it copies a process with the
+  locks of its threads held, and Python 3.12 warns when a process with threads
+  forks (gh-100228); 3.14 makes forkserver Linux's default (gh-84559).
+- CPython's max_tasks_per_child counts calls (our batches), refuses fork and is
+  missing on 3.10: recycling.py counts items instead.
+- A lock wait with no end can miss a Ctrl-C on free-threaded Python (seen on
+  3.14t, not yet filed upstream as far as we know): LONGEST_WAIT.
+- Every read of a private CPython attribute is in cpython.py, checked on each
+  Python by its missing().
+"""
+
+from .cpython import gil_enabled, pool_threads_waited_for
+from .ctrl_c import ctrl_c_held
+from .errors import ItemError, PoolError, SetupError, add_dead_worker_error
+from .executors import POOLS, BlasThreadsPerWorker, open_pool
+from .outcomes import RETRY_ON
+from .pool import Pool, batches_of
+from .recycling import check_limits
+from .resources import TEARDOWN_FAILURES, set_up, tear_down, worker_resource
+from .worker_calls import (
+    Failure,
+    ItemTimeout,
+    call_each,
+    current_index,
+    describe,
+    failure_of,
+    running_item,
+)
+from .worker_count import default_max_workers, usable_cpus
+
+__all__ = [
+    "POOLS",
+    "RETRY_ON",
+    "TEARDOWN_FAILURES",
+    "BlasThreadsPerWorker",
+    "Failure",
+    "ItemError",
+    "ItemTimeout",
+    "Pool",
+    "PoolError",
+    "SetupError",
+    "add_dead_worker_error",
+    "batches_of",
+    "call_each",
+    "check_limits",
+    "ctrl_c_held",
+    "current_index",
+    "default_max_workers",
+    "describe",
+    "failure_of",
+    "gil_enabled",
+    "open_pool",
+    "pool_threads_waited_for",
+    "running_item",
+    "set_up",
+    "tear_down",
+    "usable_cpus",
+    "worker_resource",
+]

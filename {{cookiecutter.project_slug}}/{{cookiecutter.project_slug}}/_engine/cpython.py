@@ -1,14 +1,20 @@
 """What the engine reads of CPython's private insides, all in one place.
 
-concurrent.futures has no public way to reach a process pool's worker processes or
-its own thread (before Python 3.14's terminate_workers()), so stopping at once and
-noticing a death read these; nor to let a blocked thread go at exit (threads). A Python that drops one fails the template's test of
-missing() on that version, where the matrix runs it on every Python it supports.
+concurrent.futures has no public way to reach a process pool's worker processes
+or its own thread (before Python 3.14's terminate_workers()), which stopping at
+once and noticing a death need, nor to let a blocked thread go at exit;
+multiprocessing has none to tell that a worker process still imports the main
+script; and sys._is_gil_enabled (3.13+) tells a free-threaded Python running
+without the GIL. missing() names what a Python lacks of these: the template's
+tests run it on every Python they support.
 """
 
 from __future__ import annotations
 
 import concurrent.futures.thread
+import inspect
+import multiprocessing
+import multiprocessing.spawn
 import sys
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -27,7 +33,11 @@ READ = [
     ("ThreadPoolExecutor", "_adjust_thread_count"),
     ("threading.Thread", "_daemonic"),
     ("concurrent.futures.thread", "_threads_queues"),
+    ("sys", "_is_gil_enabled"),  # Python 3.13+ only: see SINCE
+    ("multiprocessing.spawn", "_inheriting"),  # set as a worker starts: see missing()
 ]
+# Names of READ that older Pythons lack by design: (what, attribute) -> version.
+SINCE = {("sys", "_is_gil_enabled"): (3, 13)}
 
 
 def worker_processes(executor: Executor) -> list:
@@ -100,6 +110,12 @@ def forks(executor: Executor) -> bool:
     return context is not None and context.get_start_method() == "fork"
 
 
+def starting_a_worker() -> bool:
+    """This process is a worker process of the spawn or forkserver start method
+    that still imports the main script (multiprocessing.spawn sets the flag)."""
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
 def gil_enabled() -> bool:
     """False on a free-threaded Python (3.13t, 3.14t) running without the GIL."""
     is_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+
@@ -117,9 +133,19 @@ def missing() -> list[str]:
             "ThreadPoolExecutor": threads,
             "threading.Thread": threading.current_thread(),
             "concurrent.futures.thread": concurrent.futures.thread,
+            "sys": sys,
         }
-        absent = [(what, name) for what, name in READ if not hasattr(where[what], name)]
-        return [f"{what}.{name}" for what, name in absent]
+        absent = []
+        for what, name in READ:
+            if sys.version_info < SINCE.get((what, name), (0,)):
+                continue
+            if what == "multiprocessing.spawn":  # an attribute only while starting
+                found = name in inspect.getsource(multiprocessing.spawn)
+            else:
+                found = hasattr(where[what], name)
+            if not found:
+                absent.append(f"{what}.{name}")
+        return absent
     finally:
         executor.shutdown()
         threads.shutdown()

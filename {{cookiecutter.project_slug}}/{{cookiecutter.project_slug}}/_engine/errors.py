@@ -9,16 +9,17 @@ The checks that raise them before anything runs are here too.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
 import sys
 from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 
+from . import cpython
 from .worker_calls import Failure
 
-# What a pool raises when a worker died under it (a cluster's module adds its own).
+# What an executor raises when a worker died under it: add_dead_worker_error adds
+# a cluster's own.
 DEAD_WORKER_ERRORS: tuple[type[BaseException], ...] = (BrokenExecutor,)
 
 
@@ -53,16 +54,26 @@ HOW_TO_PICKLE = (
 )
 
 
+def add_dead_worker_error(error: type[BaseException], advice: str) -> None:
+    """For a pool of another kind (a cluster): `error` is what it raises when a
+    worker died, and `advice` what its workers need to unpickle the work."""
+    global DEAD_WORKER_ERRORS, HOW_TO_PICKLE
+    if error not in DEAD_WORKER_ERRORS:
+        DEAD_WORKER_ERRORS += (error,)
+        HOW_TO_PICKLE += " " + advice
+
+
 def check_not_starting_a_worker() -> None:
     """A worker process started by spawn or forkserver first imports the script
     that started the run. Without the __main__ guard, that import runs the run
     again, which would start workers of its own."""
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
+    if cpython.starting_a_worker():
         raise PoolError(
             "a worker process, importing your script as it started, reached the "
             "code that starts the run: put that code under "
-            '`if __name__ == "__main__":` (see docs/pitfalls.md, "The __main__ '
-            'guard")'
+            '`if __name__ == "__main__":`. Each worker process of the spawn and '
+            "forkserver start methods imports the main script first, and the guard "
+            "keeps it from starting a run of its own"
         )
 
 

@@ -1,6 +1,6 @@
-"""Making pools, and shutting them down: how many workers, how worker processes
+"""Making executors, and opening the engine's Pool on them: how worker processes
 start (and what they inherit: logs, one BLAS thread each), and open_pool, which
-puts the engine's Pool on a new executor or on one of yours.
+puts a Pool on a new executor, shut down after the run, or on one of yours.
 """
 
 from __future__ import annotations
@@ -8,94 +8,28 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import logging.handlers
-import math
 import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 
 from . import cpython
-from .ending_workers import (
-    ctrl_c_held,
-    end_worker_groups,
-    note_worker_groups,
-    stop_now,
-    threads_running_items,
-    unblock_ctrl_c,
-)
+from .ctrl_c import ctrl_c_held, unblock_ctrl_c
 from .errors import check_not_starting_a_worker
 from .outcomes import RETRY_ON, Outcomes
 from .pool import Pool
-from .recycling import check_limits
-from .resources import HOLDERS, tear_down_each_thread
+from .recycling import check_limits, limits_of
 from .worker_calls import Settings
+from .worker_count import check_max_workers
 from .worker_start import start_process_worker
+from .workers import Workers
 
 POOLS = ("process", "thread")
 # How worker processes start: None picks forkserver, or spawn (see process_context).
 # "fork" starts faster and shares the main process's memory, at fork's risks.
 START_METHOD: str | None = None
-
-
-# --- How many workers ---------------------------------------------------------
-
-
-def default_max_workers() -> int:
-    """os.cpu_count() // 2, made safe: never 0, and only the CPUs we may use."""
-    return max(1, usable_cpus() // 2)
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may use: those its affinity allows (taskset, cpusets;
-    os.process_cpu_count() on Python 3.13+, which PYTHON_CPU_COUNT overrides), and
-    no more than a container's CPU quota (the cgroup limit that docker --cpus and
-    Kubernetes CPU limits set, which os.cpu_count() does not see)."""
-    if hasattr(os, "process_cpu_count"):
-        if os.environ.get("PYTHON_CPU_COUNT"):  # the user's own word: final
-            return os.process_cpu_count() or 1
-        count = os.process_cpu_count() or 1
-    elif hasattr(os, "sched_getaffinity"):
-        count = len(os.sched_getaffinity(0))
-    else:  # macOS and Windows have no affinity call
-        count = os.cpu_count() or 1  # cpu_count() may return None
-    quota = cgroup_cpu_quota()
-    if quota is not None:
-        count = min(count, max(1, math.ceil(quota)))
-    return count
-
-
-def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
-    """How many CPUs' worth of time the cgroup may use, if it is limited: cgroup v2
-    cpu.max ("150000 100000" is 1.5 CPUs; "max 100000" is no limit), else cgroup
-    v1 cpu.cfs_quota_us / cpu.cfs_period_us (-1: no limit). None elsewhere."""
-    try:
-        words = Path(root, "cpu.max").read_text().split()[:2]
-    except OSError:
-        try:
-            words = [
-                Path(root, "cpu", "cpu.cfs_quota_us").read_text(),
-                Path(root, "cpu", "cpu.cfs_period_us").read_text(),
-            ]
-        except OSError:
-            return None
-    try:
-        quota, period = int(words[0]), int(words[1])
-    except (ValueError, IndexError):  # "max": no limit
-        return None
-    return quota / period if quota > 0 and period > 0 else None
-
-
-def check_max_workers(max_workers) -> int:
-    if max_workers is None:
-        return default_max_workers()
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-        raise TypeError(f"max_workers must be a whole number, not {max_workers!r}")
-    if max_workers < 1:
-        raise ValueError(f"max_workers must be 1 or more, not {max_workers}")
-    return max_workers
 
 
 def process_context():
@@ -170,30 +104,31 @@ def open_pool(
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (a cluster's, or one of yours), which is left running.
 
-    The long-run options are run_map's (parallel.py says what each does). On an
-    error or Ctrl-C, queued work is cancelled and worker processes are ended at
-    once, instead of waiting for what is in flight."""
+    The options are run_map's (its docstring says what each does). On an error
+    or Ctrl-C, queued work is cancelled and worker processes are ended at once,
+    instead of waiting for what is in flight."""
     check_long_run(timeout, retries)
-    limits = (max_items_per_worker, max_worker_memory_mb)
-    check_limits(pool, *limits)
-    settings = Settings(timeout, tuple(retry_on), setup, teardown, *limits)
-    outcomes = Outcomes(keep_going, on_result, retries, settings.retry_on)
-    with timeout_notes(settings, pool):
+    check_limits(pool, max_items_per_worker, max_worker_memory_mb)
+    limits = limits_of(max_items_per_worker, max_worker_memory_mb)
+    outcomes = Outcomes(keep_going, on_result, retries, tuple(retry_on))
+    with timeout_notes(timeout, pool) as notes:
+        settings = Settings(timeout, tuple(retry_on), setup, teardown, limits, notes)
         if isinstance(pool, Executor):
-            yield Pool(pool, workers_of(pool, max_workers), settings, outcomes)
+            count = workers_of(pool, max_workers)
+            yield Pool(Workers(pool, settings), count, outcomes)
         else:
-            workers = check_max_workers(max_workers)
-            with new_pool(pool, workers, settings, outcomes) as made:
-                yield made
+            count = check_max_workers(max_workers)
+            with new_workers(pool, count, settings) as workers:
+                yield Pool(workers, count, outcomes)
 
 
 @contextmanager
-def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
-    """A Pool on a new executor, shut down as the block ends, or ended at once on
+def new_workers(pool: str, count: int, settings: Settings):
+    """Workers on a new executor, shut down as the block ends, or ended at once on
     an error or Ctrl-C."""
     if pool == "process":
         check_not_starting_a_worker()
-    logs = one_blas_thread = made = None
+    logs = one_blas_thread = workers = None
     try:
         with ctrl_c_held():  # queues hold semaphores: no half-made pool
             if pool == "process":  # first: the workers get its settings
@@ -202,24 +137,19 @@ def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
 
             def new_executor():
                 with ctrl_c_held():
-                    return make_executor(pool, workers, logs)
+                    return make_executor(pool, count, logs)
 
-            made = Pool(new_executor(), workers, settings, outcomes, new_executor)
-        yield made
+            workers = Workers(new_executor(), settings, renew=new_executor)
+        yield workers
     except BaseException:
-        if made is not None:
-            note_worker_groups(made)
-            stop_now(made.executor)  # the one in use: it may be a new one
+        if workers is not None:
+            workers.stop_now()  # the executor in use: it may be a new one
         raise
-    else:  # a thread that runs on past its timeout is not waited for
-        if isinstance(made.executor, ThreadPoolExecutor) and HOLDERS:
-            free = workers - threads_running_items(made.executor)  # not held late
-            tear_down_each_thread(made.executor, free)
-        note_worker_groups(made)
-        made.executor.shutdown(wait=not made.abandoned)
+    else:
+        workers.shut_down(count)
     finally:
-        if made is not None:
-            end_worker_groups(made)  # what the loop body started and left
+        if workers is not None:
+            workers.end_groups()  # what the loop bodies started and left
         if logs is not None:
             logs.close()
         if one_blas_thread is not None:
@@ -227,17 +157,17 @@ def new_pool(pool: str, workers: int, settings: Settings, outcomes: Outcomes):
 
 
 @contextmanager
-def timeout_notes(settings: Settings, pool):
-    """A timed run on processes gets a folder where each worker process notes its
-    item and when it started, for end_stuck_workers; removed after the run."""
+def timeout_notes(timeout, pool):
+    """A timed run on processes gets a folder (its path is yielded; "" for other
+    runs) for the running file of each worker process and the notes of stuck
+    items (Workers.end_stuck); removed after the run."""
     on_processes = pool == "process" or isinstance(pool, ProcessPoolExecutor)
-    if settings.timeout and on_processes:
-        settings.notes = tempfile.mkdtemp(prefix="timeouts-")
+    notes = tempfile.mkdtemp(prefix="timeouts-") if timeout and on_processes else ""
     try:
-        yield
+        yield notes
     finally:
-        if settings.notes:
-            shutil.rmtree(settings.notes, ignore_errors=True)
+        if notes:
+            shutil.rmtree(notes, ignore_errors=True)
 
 
 def workers_of(executor: Executor, max_workers) -> int:

@@ -10,9 +10,11 @@ import heapq
 import random
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ItemError, SetupError
-from .worker_calls import Failure, ItemTimeout, SetupFailed, describe
+from .worker_calls import BatchDone, Failure, ItemTimeout, SetupFailed, describe
 
 # Items that fail with these exceptions are tried again by default (retries=N):
 # they are usually transient. A missing file or a bad value is not.
@@ -21,6 +23,29 @@ RETRY_ON = (TimeoutError, ConnectionError)
 # RETRY_MAX_DELAY; each delay is jittered (x0.5 to x1.5) so retries spread out.
 RETRY_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
+
+
+class Retry(NamedTuple):
+    """An item to try again, and when: ordered by time in Outcomes.retries."""
+
+    at: float  # time.monotonic()
+    item_index: int
+    item: object
+
+
+class Home(NamedTuple):
+    """Where an item tried again belongs: its batch's first index, its place there."""
+
+    first: int
+    offset: int
+
+
+@dataclass
+class WaitingBatch:
+    """A finished batch whose items tried again are not all final yet."""
+
+    outcomes: list
+    retries_to_come: int = 0
 
 
 class Outcomes:
@@ -39,24 +64,54 @@ class Outcomes:
         self.finished: dict[int, list] = {}  # first index -> outcomes, to hand out
         self.handed_out = 0  # ready() hands out items below this index
         self.attempts: dict[int, int] = {}  # index -> attempts, of items tried again
-        self.retry_at: list[tuple[float, int, object]] = []  # heap: (when, index, item)
-        self.waiting: dict[int, list] = {}  # first -> [outcomes, retries to come]
-        self.home: dict[int, tuple[int, int]] = {}  # retried index -> (first, offset)
+        self.retry_queue: list[Retry] = []  # a heap: the soonest first
+        self.waiting: dict[int, WaitingBatch] = {}  # first index -> its batch
+        self.home: dict[int, Home] = {}  # index of an item tried again -> its batch
         self.not_read: int | None = None  # the first item not yet read, if any
         self.promised: dict[int, Future] = {}  # first index -> its batch's future
         self.workers_spent = False  # a worker sent items back not run: recycle it
 
-    def settle_batches(self, done: list) -> None:
-        """Settles finished batches, (first, outcomes, seconds, failed) each, in
-        input order; then raises ItemError for the first final failure, unless
-        keep_going."""
+    # --- What the Pool tells --------------------------------------------------------
+
+    def sent(self, first: int, batch: list) -> None:
+        """A batch went to a worker: its items are unfinished until it is back."""
+        self.unfinished[first] = batch
+
+    def take_unfinished(self, first: int) -> list:
+        """The items of a batch that will not come back (its worker was ended, or
+        it was never started): the Pool sends them again."""
+        return self.unfinished.pop(first)
+
+    def read_up_to(self, index: int | None) -> None:
+        """The input was read up to item #index (None: read through)."""
+        self.not_read = index
+
+    def promise(self, first: int, future: Future) -> None:
+        """run_submit's future for the batch at `first`, resolved once it is final."""
+        self.promised[first] = future
+
+    def keep_no_results(self) -> None:
+        """Outcomes go to on_result only (the command line writes them as they come)."""
+        self.keep_results = False
+
+    def workers_replaced(self) -> None:
+        """Spent workers were replaced (Pool.recycle_workers)."""
+        self.workers_spent = False
+
+    def attempts_of(self, index: int) -> int:
+        """How many attempts item #index took; asked once per item."""
+        return self.attempts.pop(index, 1)
+
+    def settle_batches(self, done: list[BatchDone]) -> None:
+        """Settles finished batches in input order; then raises ItemError for the
+        first final failure, unless keep_going."""
         for result in done:
             if isinstance(result, SetupFailed):
                 raise SetupError(result.error, result.traceback)
         first_failure = None
-        for first, outcomes, _, failed in sorted(done, key=lambda batch: batch[0]):
-            failure = self.settle(first, outcomes, failed)  # first: it must run
-            first_failure = first_failure or failure
+        for batch in sorted(done, key=lambda batch: batch.first):
+            failure = self.settle(batch.first, batch.outcomes, batch.failed)
+            first_failure = first_failure or failure  # settle first: it must run
         if first_failure is not None and not self.keep_going:
             raise ItemError(first_failure)
 
@@ -68,41 +123,41 @@ class Outcomes:
         its items tried again are final too. Returns the first final failure."""
         if first in self.home:  # an item tried again: its batch waits for it
             home, offset = self.home.pop(first)
-            self.waiting[home][1] -= 1
+            self.waiting[home].retries_to_come -= 1
         else:
             home, offset = first, 0
-            self.waiting[home] = [outcomes, 0]  # outcomes, retries still to come
-        slots = self.waiting[home]
+            self.waiting[home] = WaitingBatch(outcomes)
+        waiting = self.waiting[home]
         items = self.unfinished.pop(first)
         first_failure, tried_again = None, set()
         for position in failed:
             failure, index = outcomes[position], first + position
-            failure.index = index
+            failure.put_at(index)
             if failure.not_run:  # its worker was spent: sent again at once
                 self.workers_spent = True
-                heapq.heappush(self.retry_at, (0.0, index, items[position]))
+                heapq.heappush(self.retry_queue, Retry(0.0, index, items[position]))
             elif not (failure.retryable and self.try_again(index, items[position])):
                 first_failure = first_failure or failure
                 continue
-            self.home[index] = (home, offset + position)
-            slots[1] += 1
+            self.home[index] = Home(home, offset + position)
+            waiting.retries_to_come += 1
             tried_again.add(position)
-        if slots[0] is outcomes and self.on_result is None:
+        if waiting.outcomes is outcomes and self.on_result is None:
             pass  # nothing to do item by item: the way a million small items go
         else:
             for position, outcome in enumerate(outcomes):
                 if position in tried_again:
                     continue
-                if slots[0] is not outcomes:  # an item tried again, back home
-                    slots[0][offset + position] = outcome
+                if waiting.outcomes is not outcomes:  # an item tried again, back home
+                    waiting.outcomes[offset + position] = outcome
                 if self.on_result is not None:
                     self.on_result(first + position, outcome)
-        if slots[1] == 0:
+        if waiting.retries_to_come == 0:
             del self.waiting[home]
             if home in self.promised:
-                self.promised.pop(home).set_result(slots[0])
+                self.promised.pop(home).set_result(waiting.outcomes)
             elif self.keep_results:
-                self.finished[home] = slots[0]
+                self.finished[home] = waiting.outcomes
         return first_failure
 
     def try_again(self, index: int, item) -> bool:
@@ -113,14 +168,23 @@ class Outcomes:
         self.attempts[index] = attempts + 1
         delay = min(RETRY_MAX_DELAY, RETRY_DELAY * 2 ** (attempts - 1))
         delay *= random.uniform(0.5, 1.5)
-        heapq.heappush(self.retry_at, (time.monotonic() + delay, index, item))
+        heapq.heappush(self.retry_queue, Retry(time.monotonic() + delay, index, item))
         return True
+
+    def retries_waiting(self) -> bool:
+        return bool(self.retry_queue)
+
+    def next_retry_in(self) -> float | None:
+        """Seconds until the next retry is due (None: no retry waits)."""
+        if not self.retry_queue:
+            return None
+        return max(0.0, self.retry_queue[0].at - time.monotonic())
 
     def due_retries(self):
         """Yields (index, item) of each item whose retry is due."""
-        while self.retry_at and self.retry_at[0][0] <= time.monotonic():
-            _, index, item = heapq.heappop(self.retry_at)
-            yield index, item
+        while self.retry_queue and self.retry_queue[0].at <= time.monotonic():
+            retry = heapq.heappop(self.retry_queue)
+            yield retry.item_index, retry.item
 
     def time_out(self, index: int, error: str) -> None:
         """Records that item #index timed out where this thread saw it (a thread, a
@@ -131,6 +195,12 @@ class Outcomes:
         failure.retryable = self.retry_timeouts
         if self.settle(index, [failure], [0]) is not None and not self.keep_going:
             raise ItemError(failure)
+
+    def time_out_alone(self, index: int, item, error: str) -> None:
+        """Records that item #index, alone of its batch, timed out (its worker was
+        ended for it): the rest of its batch is sent again."""
+        self.unfinished[index] = [item]
+        self.time_out(index, error)
 
     def ready(self):
         """Yields the batches of outcomes that can be handed out in input order."""

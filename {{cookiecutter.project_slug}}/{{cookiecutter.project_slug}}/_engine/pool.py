@@ -1,57 +1,27 @@
-"""How the two patterns of parallel.py run. You need not read this to use them.
-
-An item's way through a run, and the module that takes each step:
-
-    item  ->  batch  ->  worker  ->  outcome  ->  result, in input order
-              _batches   _worker     _outcomes    _outcomes
-              (this Pool sends the batches and waits for them)
-
-    executors.py           makes the pool (processes, threads, or an executor of
-                        yours) and shuts it down: open_pool
-    pool.py          this Pool: sends batches, a bounded number in flight,
-                        and waits for them in this thread
-    batches.py         how many items a batch holds, from how long items take
-    worker_calls.py          what runs in a worker: the loop body on each item of a
-                        batch, failures captured; timeouts
-    resources.py       setup() and teardown() in each worker, worker_resource()
-    recycling.py       worker processes replaced after N items, or past a cap
-                        on their memory
-    worker_start.py  how a worker process starts: signals, logs, its parent
-    outcomes.py        results and failures, retries, timeouts, on_result, and
-                        results handed out in input order
-    ending_workers.py  workers ended at once, dead ones noticed, stuck ones
-                        replaced; Ctrl-C held while a pool is made
-    errors.py          the errors a run raises, and what they tell you to do
+"""The engine's Pool: what run_map and run_submit call `pool`. It looks like an
+executor (map, submit) but sends items in batches, a bounded number in flight,
+and waits for them in the calling thread, where it settles their outcomes.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from itertools import count, islice
+from typing import NamedTuple
 
-from . import cpython
 from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
-from .ending_workers import (
-    abandon_late_items,
-    ctrl_c_held,
-    end_stuck_workers,
-    look_for_an_unseen_death,
-    note_worker_groups,
-    pool_broke,
-    recycle_workers,
-    replace_stuck_worker,
-)
+from .ctrl_c import ctrl_c_held
 from .errors import check_picklable, pool_errors
 from .outcomes import Outcomes
-from .worker_calls import Settings, call_batch, call_each, in_worker
+from .worker_calls import (
+    Settings,
+    call_batch,
+    call_each,
+    in_worker,
+    starts_of_running_items,
+)
+from .workers import Workers
 
 # The longest this thread waits at once. A wait with no end can miss a Ctrl-C on
 # free-threaded Python: its locks spin before they sleep, and a signal that comes
@@ -59,49 +29,50 @@ from .worker_calls import Settings, call_batch, call_each, in_worker
 LONGEST_WAIT = 0.5
 
 
-class Pool:
-    """An executor that runs items in batches: map() as executor.map does, and
-    submit(call_each, ...) of the batches() it cuts. Outcomes are handled in
-    this thread, as batches finish, while it waits (see Outcomes)."""
+class Call(NamedTuple):
+    """The loop body of a run, and whether it takes the index too: to send an
+    item again."""
 
-    def __init__(self, executor, workers, settings, outcomes, renew=None) -> None:
-        self.executor: Executor = executor
-        self.renew = renew  # makes a new executor, to replace one a stuck item broke
-        self.workers: int = workers
-        self.settings: Settings = settings
-        self.outcomes: Outcomes = outcomes
-        self.sizes = BatchSizes(workers)
+    func: object
+    numbered: bool
+
+
+class Pool:
+    """Runs items in batches on its Workers: map() as executor.map does, and
+    submit(call_each, ...) of the batches() it cuts. Outcomes are settled in this
+    thread, as batches finish, while it waits (see Outcomes)."""
+
+    def __init__(self, workers: Workers, worker_count: int, outcomes: Outcomes):
+        self.workers = workers
+        self.worker_count = worker_count
+        self.settings: Settings = workers.settings
+        self.outcomes = outcomes
+        self.sizes = BatchSizes(worker_count)
         self.in_flight: dict[Future, int] = {}  # -> index of the batch's first item
-        self.submitted_at: dict[Future, float] = {}  # when (timeouts on a cluster)
-        self.call: tuple = (None, False)  # (func, numbered): to send items again
-        self.abandoned = False  # an item timed out on a thread that runs on
-        self.death_seen_at: float | None = None  # of a worker the pool missed
+        self.sent_at: dict[Future, float] = {}  # when (timeouts on a cluster)
+        self.call: Call | None = None  # the run's loop body: to send items again
         self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
-        self.worker_groups: set[int] = set()  # see note_worker_groups
+
+    # --- The executor's interface ------------------------------------------------
+
+    def map(self, func, items: list, chunksize: int | None = None):
+        """Like executor.map(func, items, chunksize=...): func(item) for each item,
+        in input order. Batches grow from 1 item up to chunksize while items are fast."""
+        for first, batch in self.batches(items, chunksize):
+            self.send(func, first, batch, numbered=False)
+            for outcomes in self.outcomes.ready():
+                yield from outcomes
+        for outcomes in self.wait_for_all():
+            yield from outcomes
 
     def submit(self, fn, func, first: int, batch: list) -> Future:
         """A future done once each item of the batch is final (retried, if it failed)."""
         if fn is not call_each:
             raise TypeError("the engine's Pool runs call_each(func, first, batch)")
         future = BatchFuture(self)
-        self.outcomes.promised[first] = future
+        self.outcomes.promise(first, future)
         self.send(func, first, batch, numbered=True)
         return future
-
-    def send(self, func, first: int, batch: list, numbered: bool) -> None:
-        """Sends a batch to a worker, tracked, with the pool's errors explained."""
-        self.call = (func, numbered)  # remembered, to retry an item
-        if self.outcomes.workers_spent:
-            recycle_workers(self)
-        if not self.in_flight and not isinstance(self.executor, ThreadPoolExecutor):
-            check_picklable(func, cpython.forks(self.executor))  # say early
-        self.outcomes.unfinished[first] = batch
-        args = (func, first, batch, numbered)
-        with pool_errors(self.outcomes.describe_unfinished), ctrl_c_held():
-            future = self.executor.submit(in_worker, self.settings, call_batch, *args)
-        self.in_flight[future] = first
-        note_worker_groups(self)
-        self.submitted_at[future] = time.monotonic()
 
     def batches(self, items, largest: int | None = None):
         """Yields (index of its first item, batch of at most `largest` items), read
@@ -110,23 +81,60 @@ class Pool:
         iterator = iter(items)
         first = 0
         while True:
-            while len(self.in_flight) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
+            in_flight_at_most = BATCHES_IN_FLIGHT_PER_WORKER * self.worker_count
+            while len(self.in_flight) >= in_flight_at_most:
                 self.wait_a_little()
             remaining = None if total is None else total - first
             size = self.sizes.next(remaining, largest)
-            if self.settings.timeout and not self.times_in_workers():
+            if self.settings.timeout and not self.workers.are_processes():
                 size = 1  # timed here, one by one
             batch = list(islice(iterator, size))
+            self.outcomes.read_up_to(first + len(batch) if batch else None)
             if not batch:
-                self.outcomes.not_read = None
                 return
-            self.outcomes.not_read = first + len(batch)
             yield first, batch
             first += len(batch)
 
-    def times_in_workers(self) -> bool:
-        """Worker processes stop their own late items; elsewhere this thread does."""
-        return isinstance(self.executor, ProcessPoolExecutor)
+    def stream(self, func, items, numbered: bool) -> None:
+        """Runs every item and hands each outcome only to on_result, as it
+        finishes: nothing is kept (the command line writes them as they come)."""
+        self.outcomes.keep_no_results()
+        for first, batch in self.batches(items):
+            self.send(func, first, batch, numbered)
+        for _ in self.wait_for_all():
+            pass
+
+    def attempts_of(self, index: int) -> int:
+        """How many attempts item #index took (asked once, as it is written)."""
+        return self.outcomes.attempts_of(index)
+
+    # --- Sending and waiting -------------------------------------------------------
+
+    def send(self, func, first: int, batch: list, numbered: bool) -> None:
+        """Sends a batch to a worker, tracked, with the pool's errors explained."""
+        self.call = Call(func, numbered)  # remembered, to retry an item
+        if self.outcomes.workers_spent:
+            self.recycle_workers()
+        if not self.in_flight and not self.workers.are_threads():
+            check_picklable(func, self.workers.fork())  # say early
+        self.outcomes.sent(first, batch)
+        with pool_errors(self.outcomes.describe_unfinished):
+            future = self.workers.submit(
+                in_worker, self.settings, call_batch, func, first, batch, numbered
+            )
+        self.in_flight[future] = first
+        self.sent_at[future] = time.monotonic()
+
+    def send_again(self, first: int, items: list) -> None:
+        if items and self.call is not None:
+            self.send(self.call.func, first, items, self.call.numbered)
+
+    def wait_for_all(self):
+        """Yields the remaining batches of outcomes in input order, as they finish."""
+        yield from self.outcomes.ready()
+        while self.in_flight or self.outcomes.retries_waiting():
+            self.wait_a_little()
+            yield from self.outcomes.ready()
 
     def wait_a_little(self) -> None:
         """Waits for a batch (or a due retry or timeout); handles what finished."""
@@ -134,21 +142,25 @@ class Pool:
         timeout: float | None = None
         if self.settings.timeout:  # late items to see, here or in worker processes
             timeout = min(0.05, self.settings.timeout / 4)
-        if self.outcomes.retry_at:
-            due = max(0.0, self.outcomes.retry_at[0][0] - time.monotonic())
+        if (due := self.outcomes.next_retry_in()) is not None:
             timeout = due if timeout is None else min(timeout, due)
         if self.in_flight:
-            timeout = LONGEST_WAIT if timeout is None else min(timeout, LONGEST_WAIT)
-            done = wait(self.in_flight, timeout, FIRST_COMPLETED).done
-            if not done:
-                look_for_an_unseen_death(self)
-            self.handle(done)
+            self.wait_for_batches(LONGEST_WAIT if timeout is None else timeout)
         else:  # only retries to wait for
             time.sleep(timeout or 0.0)
-        abandon_late_items(self)
-        end_stuck_workers(self)
+        self.abandon_late_items()
+        self.workers.end_stuck()
         for index, item in self.outcomes.due_retries():
             self.send_again(index, [item])
+
+    def wait_for_batches(self, seconds: float) -> None:
+        """Waits up to `seconds` (LONGEST_WAIT at most) for batches in flight, and
+        handles those that finished."""
+        seconds = min(seconds, LONGEST_WAIT)
+        done = wait(self.in_flight, seconds, FIRST_COMPLETED).done
+        if not done:
+            self.workers.look_for_an_unseen_death()
+        self.handle(done)
 
     def let_go_of_finished_futures(self) -> None:
         """Python drops a KeyboardInterrupt raised in a __del__, and a cluster's
@@ -161,54 +173,103 @@ class Pool:
         """Hands the outcomes of finished batches to on_result, in this thread,
         before raising what stops the run: nothing that finished is lost."""
         futures = set(futures)
-        if futures and self.settings.notes and pool_broke(futures):
+        if futures and self.settings.notes and executor_broke(futures):
             futures |= wait(self.in_flight).done  # all of them fail with it
         self.let_go.extend(futures)
         done, broken, lost = [], None, []
         for future in futures:
             first = self.in_flight.pop(future)
-            self.submitted_at.pop(future, None)
+            self.sent_at.pop(future, None)
             try:
                 done.append(future.result())
             except Exception as exc:  # the pool's problem: items' are outcomes
                 broken = broken or exc
                 lost.append(first)
         self.outcomes.settle_batches(done)
-        for _, outcomes, seconds, _ in done:  # after: a setup failure is no batch
-            self.sizes.record(len(outcomes), seconds)
-        if broken is not None and not replace_stuck_worker(self, lost):
+        for batch in done:  # after: a setup failure is no batch
+            self.sizes.record(len(batch.outcomes), batch.seconds)
+        if broken is not None and not self.resend_around_stuck(lost):
             with pool_errors(self.outcomes.describe_unfinished):
                 raise broken
 
-    def send_again(self, first: int, items: list) -> None:
-        if items:
-            self.send(self.call[0], first, items, self.call[1])
+    # --- What the workers' troubles mean for the items -------------------------------
 
-    def wait_for_all(self):
-        """Yields the remaining batches of outcomes in input order, as they finish."""
-        yield from self.outcomes.ready()
-        while self.in_flight or self.outcomes.retry_at:
-            self.wait_a_little()
-            yield from self.outcomes.ready()
+    def resend_around_stuck(self, lost: list[int]) -> bool:
+        """A worker process was ended for an item stuck past its timeout, and the
+        executor broke with it (Workers.end_stuck): that item is recorded as timed
+        out, a new executor starts, and the other items in flight are sent again.
+        False when no worker was ended for a stuck item: the break is the pool's."""
+        stuck = self.workers.take_stuck_notes()
+        if not stuck:
+            return False
+        self.workers.replace()
+        error = (
+            f"timed out after {self.settings.timeout:g} s (stuck where Python "
+            "could not interrupt it: its worker process was replaced)"
+        )
+        for first in sorted(lost):
+            items = self.outcomes.take_unfinished(first)
+            start = first  # the first item of the batch not yet sent again
+            for index in [i for i in stuck if first <= i < first + len(items)]:
+                self.send_again(start, items[start - first : index - first])
+                self.outcomes.time_out_alone(index, items[index - first], error)
+                start = index + 1
+            self.send_again(start, items[start - first :])
+        return True
 
-    def map(self, func, items: list, chunksize: int | None = None):
-        """Like executor.map(func, items, chunksize=...): func(item) for each item,
-        in input order. Batches grow from 1 item up to chunksize while items are fast."""
-        for first, batch in self.batches(items, chunksize):
-            self.send(func, first, batch, numbered=False)
-            for outcomes in self.outcomes.ready():
-                yield from outcomes
-        for outcomes in self.wait_for_all():
-            yield from outcomes
+    def abandon_late_items(self) -> None:
+        """On a thread pool or a cluster: an item past its timeout is recorded as
+        timed out, and the run goes on without it (a thread cannot be stopped)."""
+        timeout = self.settings.timeout
+        if not timeout or self.workers.are_processes():
+            return
+        now = time.monotonic()
+        if self.workers.are_threads():  # from when it started
+            started = starts_of_running_items()
+            late = [f for f, first in self.in_flight.items() if first in started]
+            late = [f for f in late if now - started[self.in_flight[f]] > timeout]
+        else:  # on a cluster: from when it was sent
+            late = [f for f, at in self.sent_at.items() if now - at > timeout]
+        self.let_go.extend(late)
+        for future in late:
+            first = self.in_flight.pop(future)
+            self.sent_at.pop(future, None)
+            future.cancel()
+            self.workers.leave_late_threads()
+            self.outcomes.time_out(first, f"timed out after {timeout:g} s")
+        if late:
+            self.move_queued_batches()
 
-    def stream(self, func, items: list, numbered: bool) -> None:
-        """Runs every item and hands each outcome only to on_result, as it
-        finishes: nothing is kept (the command line writes them as they come)."""
-        self.outcomes.keep_results = False
-        for first, batch in self.batches(items):
-            self.send(func, first, batch, numbered)
-        for _ in self.wait_for_all():
-            pass
+    def move_queued_batches(self) -> None:
+        """When every thread of our thread pool runs on past its item's timeout,
+        the batches still queued go to a new executor (Workers.swap_held_threads)."""
+        if not self.in_flight or any(future.running() for future in self.in_flight):
+            return  # a thread runs a batch of ours: not all of them are held
+        if not self.workers.swap_held_threads(self.worker_count):
+            return
+        for future, first in list(self.in_flight.items()):
+            if future.cancel():  # not started: sent to the new executor instead
+                del self.in_flight[future]
+                self.sent_at.pop(future, None)
+                self.send_again(first, self.outcomes.take_unfinished(first))
+
+    def recycle_workers(self) -> None:
+        """A worker ran its max_items_per_worker or passed max_worker_memory_mb
+        (recycling.py): once the batches in flight are back, new workers take over.
+        This waits as wait_a_little does, but sends nothing, not even due retries,
+        which would start a recycle inside this one."""
+        while self.in_flight:
+            self.wait_for_batches(0.05 if self.settings.timeout else LONGEST_WAIT)
+            self.workers.end_stuck()  # a late item is stopped meanwhile too
+        self.outcomes.workers_replaced()  # after: the batches back may say so too
+        self.workers.recycle()
+
+
+def executor_broke(futures) -> bool:
+    return any(
+        not future.cancelled() and isinstance(future.exception(), BrokenExecutor)
+        for future in futures
+    )
 
 
 def batches_of(items, executor, size: int = 64):

@@ -31,6 +31,10 @@ class Counted(logging.Filter):
 
     count = 0
 
+    def since(self, earlier: int) -> int:
+        """How many passed since the count was `earlier`."""
+        return self.count - earlier
+
     def filter(self, record: logging.LogRecord) -> bool:
         self.count += 1
         return True
@@ -43,14 +47,26 @@ TEARDOWN_FAILURES = Counted()
 TEARDOWN_LOG.addFilter(TEARDOWN_FAILURES)
 
 
-class Here(threading.local):
+class HeldResource(threading.local):
     """What setup() returned in this worker, and the teardown() that closes it."""
 
     resource: object = NOTHING
     teardown: Callable[[object], object] | None = None
 
+    def hold(self, resource, teardown) -> None:
+        self.resource, self.teardown = resource, teardown
+        if teardown is not None:
+            HOLDERS.add(threading.get_ident())
 
-HERE = Here()
+    def let_go(self) -> tuple[object, Callable[[object], object] | None]:
+        """(resource, teardown) held until now; nothing is held after."""
+        held = self.resource, self.teardown
+        self.resource, self.teardown = NOTHING, None
+        HOLDERS.discard(threading.get_ident())
+        return held
+
+
+HELD = HeldResource()
 HOLDERS: set[int] = set()  # threads of this process holding a resource to tear down
 finalizer_registered = False  # in this worker process
 
@@ -58,13 +74,13 @@ finalizer_registered = False  # in this worker process
 def worker_resource():
     """What setup() returned in this worker (this thread, on a thread pool): call
     it in the loop body, for example `connection = worker_resource()`."""
-    if HERE.resource is NOTHING:
+    if HELD.resource is NOTHING:
         raise RuntimeError(
             "worker_resource() gives what setup() returned in this worker, and no "
             "setup() ran here: pass setup= to run_map or run_submit (the command "
             "line uses tasks.setup), and call worker_resource() in the loop body"
         )
-    return HERE.resource
+    return HELD.resource
 
 
 def set_up(setup, teardown) -> None:
@@ -73,10 +89,7 @@ def set_up(setup, teardown) -> None:
     global finalizer_registered
     tear_down()
     if setup is not None:
-        HERE.resource = setup()
-        HERE.teardown = teardown
-        if teardown is not None:
-            HOLDERS.add(threading.get_ident())
+        HELD.hold(setup(), teardown)
     in_process = threading.current_thread() is threading.main_thread()
     in_process = in_process and multiprocessing.parent_process() is not None
     if teardown and in_process and not finalizer_registered:
@@ -87,9 +100,7 @@ def set_up(setup, teardown) -> None:
 
 def tear_down() -> None:
     """teardown(resource) of this worker, if it has one; a failure is logged."""
-    resource, teardown = HERE.resource, HERE.teardown
-    HERE.resource, HERE.teardown = NOTHING, None
-    HOLDERS.discard(threading.get_ident())
+    resource, teardown = HELD.let_go()
     if teardown is None or resource is NOTHING:
         return
     try:

@@ -1,17 +1,18 @@
-"""What runs in the workers (processes or threads), behind pool.py.
+"""What runs in the workers (processes or threads): each call the Pool sends there.
 
-    in_worker    wraps every call sent to a worker: runs setup() once in each
-                 worker (a process, or a thread of a thread pool) first,
-                 keeping its result for worker_resource (resources.py)
-    call_batch   the loop body on each item of a batch; failures captured
-(worker_start.py starts each worker process: signals, logs, parent watch.)
+    in_worker    wraps every call sent to a worker: sets the worker up for the
+                 run first, once per run (setup(), the timeout watch)
+    call_batch   the loop body on each item of a batch, each failure captured;
+                 returns a BatchDone
+    call_each    what run_submit submits: func(index, item) for each item
+(worker_start.py starts each worker process: signals, logs, its parent.)
 
 A per-item timeout is enforced inside worker processes: a watch thread sends
 SIGALRM to an item that runs too long, which interrupts a sleep, a socket wait or
 pure Python code. An item stuck where Python cannot interrupt it (a C call, which
-may hold the GIL and so stop the watch thread too) gets STUCK_GRACE more:
-then the main process, which reads each worker's item and its start in a slot
-file here, leaves a note, ends that worker and replaces the pool.
+may hold the GIL and so stop the watch thread too) is ended from the main process,
+which reads the item each worker process runs, and when it started, in a small
+file that the worker maps (its running file), without the worker's help.
 """
 
 from __future__ import annotations
@@ -27,21 +28,50 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import NamedTuple
 
-from .recycling import may_run_another
+from .recycling import Limits, may_run_another
 from .resources import set_up
 
-# A worker process's item (-1: none) and its monotonic start, in a file it maps
-# (timed runs only): the main process reads it without this process's help.
-SLOT = struct.Struct("qd")
-slot: mmap.mmap | None = None
 
-# thread id -> [index of the item that thread runs or None, its monotonic start
-# (timed runs only)]: a list per thread, updated in place, which costs a few ns
-# per item. Read by the log filter, the SIGALRM handler, the watch thread and, on
-# a thread pool, by the main thread, which records items that run too long.
-RUNNING: dict[int, list] = {}
+class Running:
+    """The item one thread runs now: its index (None: none) and its monotonic
+    start (timed runs only). Other threads read it: the log filter, the SIGALRM
+    handler, the watch thread and, on a thread pool, the main thread. The start
+    is written before the index and read after it, so whoever sees an index sees
+    its start."""
+
+    __slots__ = ("index", "started")
+
+    def __init__(self) -> None:
+        self.index: int | None = None
+        self.started = 0.0
+
+    def begin(self, index: int, started: float = 0.0) -> None:
+        self.started = started
+        self.index = index
+
+    def end(self) -> None:
+        self.index = None
+
+
+RUNNING: dict[int, Running] = {}  # thread id -> what that thread runs
 WATCHED_RUN: int | None = None  # the run whose timeout this process's watch enforces
+
+# A worker process's running file: the index of its item (-1: none) and the item's
+# monotonic start, in a file it maps (timed runs on processes only).
+RUNNING_FILE = struct.Struct("qd")
+running_file: mmap.mmap | None = None
+
+
+class RunningInFile(NamedTuple):
+    """A worker process's item as its running file says: item_index -1 for none."""
+
+    item_index: int
+    started: float
+
+
+NOTHING_RUNNING = RunningInFile(-1, 0.0)
 
 
 @dataclass
@@ -51,9 +81,14 @@ class Failure:
     item: str  # the item, described in a few words
     error: str  # "ValueError: bad input"
     traceback: str  # the worker's traceback, as text
-    index: int | None = None  # position in the input, filled in by the caller
+    index: int | None = None  # position in the input: see put_at
     retryable: bool = False  # its exception is one that Settings.retry_on names
-    not_run: bool = False  # its worker was spent (_recycling): it is sent again
+    not_run: bool = False  # its worker was spent (recycling.py): it is sent again
+
+    def put_at(self, index: int) -> Failure:
+        """Records the item's position in the input, which its worker may not know."""
+        self.index = index
+        return self
 
     def describe(self) -> str:
         return f"item #{self.index} ({self.item}) failed: {self.error}"
@@ -64,7 +99,7 @@ class ItemTimeout(TimeoutError):
     RETRY_ON tries it again."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     """How workers run the items of one run: sent along with every batch."""
 
@@ -72,15 +107,9 @@ class Settings:
     retry_on: tuple[type[BaseException], ...] = ()
     setup: Callable[[], object] | None = None  # run once in each worker first
     teardown: Callable[[object], object] | None = None  # with what setup returned
-    max_items: int | None = None  # per worker process: see recycling.py
-    max_memory_mb: float | None = None
-    notes: str = ""  # a folder for notes about stuck items
+    limits: Limits | None = None  # per worker process: see recycling.py
+    notes: str = ""  # a folder for the running files and notes of stuck items
     run: int = field(default_factory=lambda: time.monotonic_ns())  # this run's id
-
-    def limits(self) -> tuple | None:
-        if self.max_items is None and self.max_memory_mb is None:
-            return None
-        return self.max_items, self.max_memory_mb
 
 
 @dataclass
@@ -91,14 +120,38 @@ class SetupFailed:
     traceback: str
 
 
-class Here(threading.local):
-    """This worker thread's state: which run it has set up for."""
+class BatchDone(NamedTuple):
+    """What a worker returns for a batch: the index of its first item, the
+    outcomes (results and Failures, in order), how long it took (to size the next
+    batches), and the positions of the Failures among the outcomes."""
+
+    first: int
+    outcomes: list
+    seconds: float
+    failed: list[int]
+
+
+class WorkerRun(threading.local):
+    """Which run this worker (a process, or a thread of a thread pool) is set up
+    for, and that run's settings."""
 
     run: int | None = None
     settings = Settings()
 
+    def set_up_for(self, settings: Settings) -> SetupFailed | None:
+        """setup() here, and in a worker process the timeout watch, for a new run."""
+        self.settings = settings
+        if threading.current_thread() is threading.main_thread():
+            watch_the_time(settings)  # a worker process, maybe shared with a run before
+        try:
+            set_up(settings.setup, settings.teardown)
+        except BaseException as exc:
+            return SetupFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        self.run = settings.run
+        return None
 
-HERE = Here()
+
+THIS_WORKER = WorkerRun()
 
 
 def describe(item, limit: int = 80) -> str:
@@ -137,57 +190,57 @@ def traceback_of(exc: BaseException) -> str:
 
 def in_worker(settings: Settings, fn, *args):
     """fn(*args) in a worker, once this worker is set up for the run."""
-    if HERE.run != settings.run:
-        HERE.settings = settings
-        if threading.current_thread() is threading.main_thread():
-            watch_the_time(settings)  # a worker process, maybe shared with a run before
-        try:
-            set_up(settings.setup, settings.teardown)
-        except BaseException as exc:
-            return SetupFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        HERE.run = settings.run
+    if THIS_WORKER.run != settings.run:
+        failed = THIS_WORKER.set_up_for(settings)
+        if failed is not None:
+            return failed
     return fn(*args)
 
 
-def call_batch(func, first: int, items: list, numbered: bool):
+def running_here() -> Running:
+    """This thread's Running, made on first use."""
+    return RUNNING.setdefault(threading.get_ident(), Running())
+
+
+def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
     """In a worker: func(item), or func(index, item), for each item of a batch.
 
     An item that raises, even SystemExit or KeyboardInterrupt, becomes a Failure:
-    one bad item neither stops its batch nor takes its worker down. Returns
-    (first, outcomes, seconds, positions of the failures): the seconds let the
-    pool size the next batches.
+    one bad item neither stops its batch nor takes its worker down.
     """
     __tracebackhide__ = True  # not in an item's traceback: traceback_of
-    retry_on, limits = HERE.settings.retry_on, HERE.settings.limits()
-    timed = HERE.settings.timeout is not None
-    running = RUNNING.setdefault(threading.get_ident(), [None, 0.0])
+    settings = THIS_WORKER.settings
+    retry_on, limits, timed = settings.retry_on, settings.limits, settings.timeout
+    running = running_here()
     started = time.perf_counter()
     outcomes: list = []
     failed = []
     for index, item in enumerate(items, first):
-        if limits and not may_run_another(*limits):
+        if limits and not may_run_another(limits):
             failed.append(len(outcomes))
             outcomes.append(Failure(describe(item), "", "", index, not_run=True))
             continue
         try:
             try:
                 if timed:
-                    running[1] = time.monotonic()  # before the index: see watch()
-                    if slot is not None:
-                        SLOT.pack_into(slot, 0, index, running[1])
-                running[0] = index
+                    now = time.monotonic()
+                    if running_file is not None:
+                        RUNNING_FILE.pack_into(running_file, 0, index, now)
+                    running.begin(index, now)
+                else:
+                    running.begin(index)
                 outcome = func(index, item) if numbered else func(item)
             finally:
-                running[0] = None  # a timeout raised before here is this item's
-                if slot is not None:
-                    SLOT.pack_into(slot, 0, -1, 0.0)
+                running.end()  # a timeout raised before here is this item's
+                if running_file is not None:
+                    RUNNING_FILE.pack_into(running_file, 0, -1, 0.0)
         except BaseException as exc:
             if isinstance(exc, ItemTimeout):
                 end_what_this_worker_started()
             outcome = failure_of(item, exc, retry_on)
             failed.append(len(outcomes))
         outcomes.append(outcome)
-    return first, outcomes, time.perf_counter() - started, failed
+    return BatchDone(first, outcomes, time.perf_counter() - started, failed)
 
 
 def call_each(func, first: int, batch: list) -> list:
@@ -199,18 +252,28 @@ def call_each(func, first: int, batch: list) -> list:
 @contextmanager
 def running_item(index: int):
     """Marks this thread as running item #index meanwhile (run_serial's items)."""
-    running = RUNNING.setdefault(threading.get_ident(), [None, 0.0])
-    running[0] = index
+    running = running_here()
+    running.begin(index)
     try:
         yield
     finally:
-        running[0] = None
+        running.end()
 
 
 def current_index() -> int | None:
     """The index of the item this thread runs, if any: for log records."""
     running = RUNNING.get(threading.get_ident())
-    return None if running is None else running[0]
+    return None if running is None else running.index
+
+
+def starts_of_running_items() -> dict[int, float]:
+    """{index: monotonic start} of the items this process's threads run now."""
+    starts = {}
+    for running in list(RUNNING.values()):
+        index, started = running.index, running.started  # index first: see Running
+        if index is not None:
+            starts[index] = started
+    return starts
 
 
 # --- Timeouts in worker processes ------------------------------------------------
@@ -218,18 +281,18 @@ def current_index() -> int | None:
 
 def watch_the_time(settings: Settings) -> None:
     """Starts the thread that stops items that run too long in this process, and
-    opens its slot (see SLOT) for the main process."""
-    global WATCHED_RUN, slot
+    opens its running file for the main process (which gives it a folder)."""
+    global WATCHED_RUN, running_file
     WATCHED_RUN = settings.run  # a watch thread of an earlier run stops
-    slot = None
+    running_file = None
     if not settings.timeout:
         return
-    path = slot_path(settings.notes, os.getpid())
+    path = running_file_path(settings.notes, os.getpid())
     path.parent.mkdir(exist_ok=True)
     with path.open("w+b") as file:
-        file.write(SLOT.pack(-1, 0.0))
+        file.write(RUNNING_FILE.pack(-1, 0.0))
         file.flush()
-        slot = mmap.mmap(file.fileno(), SLOT.size)
+        running_file = mmap.mmap(file.fileno(), RUNNING_FILE.size)
     if not hasattr(signal, "SIGALRM"):  # Windows: the main process ends late items
         return
     signal.signal(signal.SIGALRM, raise_timeout)
@@ -240,30 +303,32 @@ def watch_the_time(settings: Settings) -> None:
 def raise_timeout(signum, frame):
     """SIGALRM handler: the item running now is over its time, unless it just
     ended (then the signal is late, and ignored)."""
-    running = RUNNING.get(threading.get_ident(), [None, 0.0])
-    timeout = HERE.settings.timeout
-    if running[0] is not None and timeout and time.monotonic() - running[1] >= timeout:
+    running = RUNNING.get(threading.get_ident())
+    timeout = THIS_WORKER.settings.timeout
+    if running is None or running.index is None or not timeout:
+        return
+    if time.monotonic() - running.started >= timeout:
         raise ItemTimeout(f"timed out after {timeout:g} s")
 
 
 def watch(main: int, settings: Settings) -> None:
     timeout = settings.timeout or 0.0  # set: the watch starts only with a timeout
     tick = min(0.05, timeout / 4)
+    running = RUNNING.setdefault(main, Running())
     signalled = None
     while True:
         time.sleep(tick)
-        index, started = RUNNING.get(main, [None, 0.0])  # index read first
+        index, started = running.index, running.started  # index first: see Running
         if WATCHED_RUN != settings.run:  # set before a later run's items start
             return
         if index is None:
             continue
-        running = (index, started)
         late = time.monotonic() - started - timeout
         if late < 0:
             continue
-        if running != signalled:
+        if (index, started) != signalled:
             signal.pthread_kill(main, signal.SIGALRM)
-            signalled = running
+            signalled = (index, started)
 
 
 def end_what_this_worker_started() -> None:
@@ -280,19 +345,19 @@ def end_what_this_worker_started() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def slot_path(notes: str, pid: int) -> Path:
-    return Path(notes, "slots", str(pid))
+def running_file_path(notes: str, pid: int) -> Path:
+    return Path(notes, "running", str(pid))
 
 
-def read_slot(path: Path) -> tuple[int, float]:
-    """(index, start) of the item a worker process runs, (-1, 0.0) for none. A
-    write can be caught halfway, even twice in a row (its process paused between
-    the two fields): with the new index and the start of none, 0.0. That is none."""
+def read_running_file(path: Path) -> RunningInFile:
+    """The item a worker process runs, as its running file says. A write can be
+    caught halfway, even twice in a row (its process paused between the two
+    fields): with the new index and the start of none, 0.0. That is none."""
     try:
         first, second = path.read_bytes(), path.read_bytes()
     except OSError:
-        return -1, 0.0
-    if first != second or len(first) != SLOT.size:
-        return -1, 0.0
-    index, started = SLOT.unpack(first)
-    return (index, started) if started > 0 else (-1, 0.0)
+        return NOTHING_RUNNING
+    if first != second or len(first) != RUNNING_FILE.size:
+        return NOTHING_RUNNING
+    found = RunningInFile(*RUNNING_FILE.unpack(first))
+    return found if found.started > 0 else NOTHING_RUNNING

@@ -19,15 +19,15 @@ from .worker_calls import current_index
 
 def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
     """Runs first in each worker process."""
-    os.environ.update(environment)  # BLAS threads: see _pools.BlasThreadsPerWorker
+    os.environ.update(environment)  # BLAS threads: see executors.BlasThreadsPerWorker
     # A process group of its own: the commands its loop body runs, and theirs, end
-    # with it (_ending_workers.end_worker), and the terminal's Ctrl-C goes to the
+    # with it (workers.end_worker), and the terminal's Ctrl-C goes to the
     # main process only, which stops the workers. A SIGINT sent here anyway does
     # nothing; a handler rather than SIG_IGN, which the commands would inherit.
     if hasattr(os, "setpgid"):
         os.setpgid(0, 0)
     signal.signal(signal.SIGINT, do_nothing)
-    if hasattr(signal, "pthread_sigmask"):  # blocked while we started: _ending_workers
+    if hasattr(signal, "pthread_sigmask"):  # blocked while we started: ctrl_c.py
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # A forked worker inherits the main process's SIGTERM handler: just end.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

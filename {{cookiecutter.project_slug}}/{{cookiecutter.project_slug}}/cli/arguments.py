@@ -8,16 +8,17 @@ import argparse
 from pathlib import Path
 
 {% if cookiecutter.distributed == "dask" %}from .. import dask_pool
-{% endif %}from .._engine import executors, recycling
+{% endif %}from .._engine import POOLS as ENGINE_POOLS
+from .._engine import check_limits
 from . import timeline
 from .output import cannot_write
 from .sources import megabytes, positive_int, retry_count, timeout_seconds
 
 # What --pool offers.
 {%- if cookiecutter.distributed == "dask" %}
-POOLS = (*executors.POOLS, "dask")
+POOLS = (*ENGINE_POOLS, "dask")
 {%- else %}
-POOLS = executors.POOLS
+POOLS = ENGINE_POOLS
 {%- endif %}
 
 
@@ -39,7 +40,7 @@ def parse_args(argv, tasks):
     long_run_settings(args, tasks)
     limits = (args.max_items_per_worker, args.max_worker_memory)
     try:
-        recycling.check_limits("process", *limits)  # tasks.py's too
+        check_limits("process", *limits)  # tasks.py's too
     except ValueError as exc:
         parser.error(f"{exc} (tasks.py's {' or '.join(LIMITS.values())}?)")
     if any(limits) and args.pool != "process":

@@ -14,9 +14,13 @@ import statistics
 import time
 from contextlib import ExitStack
 
-from .._engine.cpython import gil_enabled
-from .._engine.executors import BlasThreadsPerWorker, default_max_workers, usable_cpus
-from .._engine.worker_calls import Failure
+from .._engine import (
+    BlasThreadsPerWorker,
+    Failure,
+    default_max_workers,
+    gil_enabled,
+    usable_cpus,
+)
 from ..parallel import reusable_pool, run_map, run_serial
 from .sources import InputError, load_items, positive_int
 

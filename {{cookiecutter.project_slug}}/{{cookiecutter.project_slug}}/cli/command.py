@@ -21,9 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import tasks as default_tasks
-from .._engine import cpython
-from .._engine.errors import PoolError
-from .._engine.worker_calls import current_index
+from .._engine import PoolError, current_index, pool_threads_waited_for
 from .arguments import parse_args
 from .output import CannotResume, OutputFile, ResultWriter, label, to_json
 from .running import Run, choose_workers, describe_run, stdout_closed
@@ -170,14 +168,14 @@ def threads_that_would_hold_the_exit() -> list[threading.Thread]:
     """Threads Python waits for at exit: those that are not daemon threads, and
     those of thread pools (concurrent.futures waits for them at exit)."""
     main = threading.main_thread()
-    pools = cpython.pool_threads_waited_for()
+    pools = pool_threads_waited_for()
     others = [t for t in threading.enumerate() if t is not main and not t.daemon]
     return others + [t for t in pools if t.is_alive() and t.daemon]
 
 
 def quiet_stopped_pool(args) -> None:
-    """Python 3.10 and 3.11 (fixed in 3.12): when a run stops early, the process
-    pool's manager thread may fail on futures that were already cancelled, and
-    print InvalidStateError. Nothing is lost; every other error still prints."""
+    """Python 3.10 and 3.11 (fixed in 3.12, gh-107219): when a run stops early, the
+    process pool's manager thread may fail on futures that were already cancelled,
+    and print InvalidStateError. Nothing is lost; every other error still prints."""
     if not isinstance(args.exc_value, InvalidStateError):
         threading.__excepthook__(args)

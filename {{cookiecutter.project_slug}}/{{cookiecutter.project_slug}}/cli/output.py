@@ -28,7 +28,7 @@ from pathlib import Path, PurePath
 
 from tqdm import tqdm
 
-from .._engine.worker_calls import Failure, describe
+from .._engine import Failure, describe
 
 try:
     import fcntl  # Unix: lets us refuse a second run writing the same file

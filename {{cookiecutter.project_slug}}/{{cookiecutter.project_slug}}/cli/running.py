@@ -13,13 +13,18 @@ from contextlib import nullcontext
 from tqdm import tqdm
 
 {% if cookiecutter.distributed == "dask" %}from .. import dask_pool
-{% endif %}from .._engine.ending_workers import ctrl_c_held
-from .._engine.errors import ItemError, PoolError
-from .._engine.executors import default_max_workers, open_pool, usable_cpus
-from .._engine.outcomes import RETRY_ON
-from .._engine.pool import Pool
-from .._engine.resources import TEARDOWN_FAILURES
-from .._engine.worker_calls import Failure
+{% endif %}from .._engine import (
+    RETRY_ON,
+    TEARDOWN_FAILURES,
+    Failure,
+    ItemError,
+    Pool,
+    PoolError,
+    ctrl_c_held,
+    default_max_workers,
+    open_pool,
+    usable_cpus,
+)
 from ..parallel import bar_options, run_serial
 from . import timeline
 from .output import AsJson, record_line
@@ -56,7 +61,7 @@ class Run:
         self.failures: list[Failure] = []
         self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
         self.bar: tqdm | None = None
-        self.executor: Pool | None = None  # counts the attempts of retries
+        self.pool: Pool | None = None  # counts the attempts of retries
         self.teardowns_failed_before = TEARDOWN_FAILURES.count
 
     def on_result(self, position: int, outcome) -> None:
@@ -66,13 +71,12 @@ class Run:
             self.spans.append(outcome)
             outcome = outcome.value
         if isinstance(outcome, Failure):
-            outcome.index = index
-            self.failures.append(outcome)
+            self.failures.append(outcome.put_at(index))
             if self.args.keep_going:
                 tqdm.write(outcome.describe(), file=sys.stderr)
         attempts = None
-        if self.args.retries and self.executor is not None:
-            attempts = self.executor.outcomes.attempts.pop(position, 1)
+        if self.args.retries and self.pool is not None:
+            attempts = self.pool.attempts_of(position)
         self.writer.write(record_line(index, self.items[index], outcome, attempts))
         if self.bar is not None:
             self.bar.update()
@@ -115,7 +119,7 @@ class Run:
             for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
         self.finish(time.perf_counter() - started, workers)
-        teardowns_failed = TEARDOWN_FAILURES.count - self.teardowns_failed_before
+        teardowns_failed = TEARDOWN_FAILURES.since(self.teardowns_failed_before)
         return 1 if self.failures or teardowns_failed else 0
 
     def run_items(self, func, items: list, workers: int) -> None:
@@ -147,11 +151,11 @@ class Run:
             **in_each_worker,
         }
         with (
-            open_executor(args, workers) as pool,
-            open_pool(pool, workers, **options) as executor,
+            open_executor(args, workers) as runs_on,
+            open_pool(runs_on, workers, **options) as pool,
         ):
-            self.executor = executor
-            executor.stream(func, items, numbered)
+            self.pool = pool
+            pool.stream(func, items, numbered)
 
     def count_written(self) -> str:
         done = self.writer.written - len(self.failures)
@@ -182,7 +186,7 @@ class Run:
             f"{len(self.failures)} failed",
             file=sys.stderr,
         )
-        if teardowns_failed := TEARDOWN_FAILURES.count - self.teardowns_failed_before:
+        if teardowns_failed := TEARDOWN_FAILURES.since(self.teardowns_failed_before):
             print(f"teardown() failed in {teardowns_failed} worker(s)", file=sys.stderr)
         for failure in self.failures[:FAILURES_LISTED]:
             print(f"  {failure.describe()}", file=sys.stderr)

@@ -1,0 +1,232 @@
+"""The workers of a Pool: the executor they belong to, watched, replaced and ended.
+
+A Pool sends batches and settles them; its Workers hold the executor and answer
+for the processes and threads behind it: what the loop bodies started (each
+worker process leads a process group), a worker that died where its executor did
+not notice, one stuck in C code past its timeout, threads held by items that run
+on past theirs, and the executor's replacement (a stuck worker broke it, its
+workers are spent, or its threads are all held) and its end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.connection
+import os
+import signal
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+from . import cpython
+from .ctrl_c import ctrl_c_held
+from .resources import HOLDERS, tear_down_each_thread
+from .worker_calls import RUNNING, Settings, read_running_file, running_file_path
+
+# An executor notices a dead worker within milliseconds; one it has not noticed
+# after this many seconds never will (see end_workers).
+DEAD_WORKER_GRACE = 2.0
+# Seconds an item gets past its timeout, for SIGALRM to stop it, before this process
+# ends its worker (see Workers.end_stuck).
+STUCK_GRACE = 2.0
+
+
+class Workers:
+    """The executor a Pool runs on and the workers behind it. `renew` makes a new
+    executor like it (None: an executor of yours, never replaced nor shut down)."""
+
+    def __init__(self, executor: Executor, settings: Settings, renew=None) -> None:
+        self.executor = executor
+        self.settings = settings
+        self.renew = renew
+        self.groups: set[int] = set()  # worker processes' groups: see note_groups
+        self.death_seen_at: float | None = None  # of a worker the executor missed
+        self.late_threads = False  # a thread runs on past its item's timeout
+
+    # --- What they are --------------------------------------------------------
+
+    def are_processes(self) -> bool:
+        """Worker processes stop their own late items; elsewhere the Pool does."""
+        return isinstance(self.executor, ProcessPoolExecutor)
+
+    def are_threads(self) -> bool:
+        return isinstance(self.executor, ThreadPoolExecutor)
+
+    def fork(self) -> bool:
+        return cpython.forks(self.executor)
+
+    def submit(self, fn, *args) -> Future:
+        """executor.submit, with Ctrl-C held: a worker process may start meanwhile."""
+        with ctrl_c_held():
+            future = self.executor.submit(fn, *args)
+        self.note_groups()
+        return future
+
+    # --- Process groups: what the loop bodies started ---------------------------
+
+    def note_groups(self) -> None:
+        """Remembers the worker processes, whose process groups are ended after the
+        run (end_groups): shutdown forgets them, and a dead one is gone."""
+        self.groups.update(p.pid for p in cpython.worker_processes(self.executor))
+
+    def end_groups(self) -> None:
+        """After the executor: SIGKILL to what is left of its workers' process groups
+        (what a loop body started and left, what a worker that died had started).
+        Soon after its workers ended: a group id is a pid, and pids are reused, but
+        not within seconds."""
+        for group in self.groups if hasattr(os, "killpg") else ():  # Windows
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        self.groups.clear()
+
+    # --- Workers that died or are stuck ------------------------------------------
+
+    def look_for_an_unseen_death(self) -> None:
+        """A worker that died while sending a result leaves its executor blind (see
+        end_workers): if it has not noticed a death after DEAD_WORKER_GRACE, its
+        workers are ended, and it breaks as it should have."""
+        if not self.are_processes():
+            return
+        if not a_worker_died_unseen(self.executor):
+            self.death_seen_at = None
+        elif self.death_seen_at is None:
+            self.death_seen_at = time.monotonic()
+        elif time.monotonic() - self.death_seen_at > DEAD_WORKER_GRACE:
+            results = cpython.result_queue(self.executor)
+            end_workers(cpython.worker_processes(self.executor), results)
+
+    def end_stuck(self) -> None:
+        """A worker process whose item is STUCK_GRACE past its timeout is stuck
+        where its SIGALRM cannot reach (a C call; one that holds the GIL stops its
+        watch thread too): ended from here, with a note naming the item, so the
+        executor breaks, and the Pool replaces it (Pool.resend_around_stuck)."""
+        timeout, notes = self.settings.timeout, self.settings.notes
+        if not (timeout and notes and self.are_processes()):
+            return
+        for process in cpython.worker_processes(self.executor):
+            running = read_running_file(running_file_path(notes, process.pid))
+            late = time.monotonic() - running.started - timeout
+            if running.item_index >= 0 and late > STUCK_GRACE:
+                Path(notes, str(running.item_index)).touch()
+                end_worker(process, getattr(signal, "SIGKILL", None))
+                self.groups.discard(process.pid)  # ended: the run may go on long
+
+    def take_stuck_notes(self) -> list[int]:
+        """The indexes of the items whose workers end_stuck ended; the notes go."""
+        if not self.settings.notes or self.renew is None:
+            return []
+        notes = [n for n in Path(self.settings.notes).iterdir() if n.is_file()]
+        for note in notes:
+            note.unlink()
+        return sorted(int(note.name) for note in notes)
+
+    # --- Threads held by late items ----------------------------------------------
+
+    def leave_late_threads(self) -> None:
+        """An item timed out on a thread, which cannot be stopped: it runs on, and
+        the end of the run does not wait for it."""
+        self.late_threads = True
+
+    def threads_running_items(self) -> int:
+        """How many threads of a thread pool run an item now (once the run is
+        over: those that run on past their timeout)."""
+        threads = cpython.threads(self.executor)
+        running = [RUNNING.get(thread.ident or 0) for thread in threads]
+        return len([r for r in running if r is not None and r.index is not None])
+
+    def swap_held_threads(self, count: int) -> bool:
+        """On a thread pool of ours whose `count` threads all run on past their
+        timeout, queued work would never start: a new executor takes over. The held
+        threads run on until their calls return, let go: not waited for at exit."""
+        if self.renew is None or not self.are_threads():
+            return False
+        if self.threads_running_items() < count:
+            return False
+        held, self.executor = self.executor, self.renew()
+        held.shutdown(wait=False)
+        cpython.let_threads_go(held)
+        return True
+
+    # --- Replacing and ending them -------------------------------------------------
+
+    def replace(self) -> None:
+        """A new executor for one that broke (a stuck worker was ended)."""
+        stop_now(self.executor)
+        self.executor = self.renew()
+
+    def recycle(self) -> None:
+        """A new executor for one whose workers are spent, once nothing is in
+        flight: teardown() runs in the old workers, setup() in the new ones."""
+        self.note_groups()
+        self.executor.shutdown(wait=True)
+        self.end_groups()
+        self.executor = self.renew()
+
+    def shut_down(self, count: int) -> None:
+        """The end of a run that went well: teardown() in each worker (in each of
+        our `count` threads not held by a late item), and the executor shut down,
+        waiting for its workers unless a late thread would hold it."""
+        if isinstance(self.executor, ThreadPoolExecutor) and HOLDERS:
+            tear_down_each_thread(self.executor, count - self.threads_running_items())
+        self.note_groups()
+        self.executor.shutdown(wait=not self.late_threads)
+
+    def stop_now(self) -> None:
+        """On an error or Ctrl-C: queued work cancelled, worker processes ended at
+        once instead of waiting for what is in flight."""
+        self.note_groups()
+        stop_now(self.executor)
+
+
+def stop_now(executor: Executor) -> None:
+    # shutdown() forgets the worker processes and the executor's own thread, so
+    # take hold of them first.
+    processes = cpython.worker_processes(executor)
+    manager = cpython.manager_thread(executor)
+    results = cpython.result_queue(executor)
+    executor.shutdown(wait=False, cancel_futures=True)
+    cpython.let_threads_go(executor)  # a thread blocked for good: not waited for
+    end_workers(processes, results)
+    if manager is not None:
+        manager.join(timeout=10)  # it closes the executor's queues: nothing leaks
+
+
+def end_workers(processes: list, results) -> None:
+    """Ends the worker processes. A worker killed while it sent a result leaves
+    half a message in the executor's result pipe, and the executor's own thread
+    waits for the rest of it forever, unable to see anything else; once no worker
+    is left, closing this process's end of that pipe ends the wait."""
+    for process in processes:
+        end_worker(process, getattr(signal, "SIGTERM", None))
+    for process in processes:
+        process.join(timeout=5)
+    if results is not None and all(p.exitcode is not None for p in processes):
+        cpython.close_result_pipe(results)
+
+
+def end_worker(process, signum) -> None:
+    """Sends a worker process signum (None: terminate() on Windows) and, once it
+    leads its own process group (start_process_worker), all it started too."""
+    if own_group(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+    elif signum == getattr(signal, "SIGKILL", None):
+        process.kill()
+    else:
+        process.terminate()
+
+
+def own_group(pid: int) -> bool:
+    """Whether a live process leads a process group of its own."""
+    try:
+        return hasattr(os, "getpgid") and os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
+def a_worker_died_unseen(executor: Executor) -> bool:
+    """A worker process has ended, but its executor has not noticed (end_workers)."""
+    if cpython.known_broken(executor):
+        return False
+    sentinels = [process.sentinel for process in cpython.worker_processes(executor)]
+    return bool(multiprocessing.connection.wait(sentinels, 0))
