@@ -287,12 +287,13 @@ def watch_the_time(settings: Settings) -> None:
     running_file = None
     if not settings.timeout:
         return
-    path = running_file_path(settings.notes, os.getpid())
-    path.parent.mkdir(exist_ok=True)
-    with path.open("w+b") as file:
-        file.write(RUNNING_FILE.pack(-1, 0.0))
-        file.flush()
-        running_file = mmap.mmap(file.fileno(), RUNNING_FILE.size)
+    if settings.notes:  # never elsewhere: the working directory stays clean
+        path = running_file_path(settings.notes, os.getpid())
+        path.parent.mkdir(exist_ok=True)
+        with path.open("w+b") as file:
+            file.write(RUNNING_FILE.pack(-1, 0.0))
+            file.flush()
+            running_file = mmap.mmap(file.fileno(), RUNNING_FILE.size)
     if not hasattr(signal, "SIGALRM"):  # Windows: the main process ends late items
         return
     signal.signal(signal.SIGALRM, raise_timeout)
