@@ -81,3 +81,58 @@ def test_create_check_and_update_keep_local_edits(template_repo, tmp_path, confi
     assert "A line the template added later." in read(project / "README.md")
     assert "# Our loop body: a checksum" in read(tasks)  # the local edit survived
     assert cruft("check", cwd=project).returncode == 0
+
+
+# The last commit of the template before its package took the three doors
+# (cli/ and _engine/): projects made from it must update to the new layout.
+BEFORE_THE_DOORS = "28884d4"
+
+
+def test_a_project_made_before_the_doors_updates_to_them(tmp_path, config_file):
+    found = subprocess.run(
+        ["git", "archive", BEFORE_THE_DOORS],
+        cwd=TEMPLATE,
+        capture_output=True,
+    )
+    if found.returncode != 0:  # a copy of the template without its git history
+        pytest.skip(f"needs the template's git history ({BEFORE_THE_DOORS})")
+    repo = tmp_path / "template"
+    repo.mkdir()
+    subprocess.run(["tar", "-x"], input=found.stdout, cwd=repo, check=True)
+    git("init", "-q", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "before the doors", cwd=repo)
+    options = ["--no-input", "--config-file", str(config_file)]
+    out = ["--output-dir", str(tmp_path / "out")]
+    done = cruft("create", str(repo), *options, *out, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    project = tmp_path / "out" / "parallel_loop"
+    assert (project / "parallel_loop" / "_pools.py").is_file()  # the old layout
+
+    tasks = project / "parallel_loop" / "tasks.py"
+    tasks.write_text(
+        read(tasks).replace('f"demo item {number:02d}"', 'f"ours {number}"')
+    )
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "our project", cwd=project)
+
+    # The template takes the three doors.
+    skip = shutil.ignore_patterns(".git", ".venv", "demo", "__pycache__", ".*_cache")
+    for path in repo.iterdir():
+        if path.name != ".git":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.copytree(TEMPLATE, repo, ignore=skip, dirs_exist_ok=True)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "three doors", cwd=repo)
+
+    done = cruft("update", "--skip-apply-ask", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    package = project / "parallel_loop"
+    assert {p.name for p in package.iterdir() if p.name != "__pycache__"} == {
+        "__init__.py", "__main__.py", "tasks.py", "parallel.py", "cli", "_engine",
+    }  # fmt: skip
+    assert 'f"ours {number}"' in read(tasks)  # the edit survived the update
+    tests = run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert cruft("check", cwd=project).returncode == 0

@@ -134,3 +134,30 @@ def test_each_forbidden_import_is_caught(render):
         finally:
             path.write_text(text)
     assert problems(package) == []
+
+
+def readme_tree(text: str) -> set[str]:
+    """The files that the template README's "What you get" tree names, as paths."""
+    block = text.split("## What you get", 1)[1].split("```", 2)[1]
+    paths, folders = set(), []
+    for line in block.strip().splitlines()[1:]:  # under the project's folder
+        match = re.match(r"([│ ]*)[├└]── (\S+)", line)
+        if not match:
+            continue
+        depth = len(match[1]) // 4
+        name = match[2]
+        folders[depth:] = [name.rstrip("/")] if name.endswith("/") else []
+        if not name.endswith("/"):
+            paths.add("/".join([*folders[:depth], name]))
+    return paths
+
+
+def test_the_template_readme_tree_is_a_default_render(render):
+    project = render()
+    rendered = {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    template = Path(__file__).resolve().parent.parent
+    assert readme_tree((template / "README.md").read_text()) == rendered

@@ -82,8 +82,8 @@ PARAMETERS = """
         retry_on      exceptions worth a retry (RETRY_ON: TimeoutError, ConnectionError)
         setup         setup() once in each worker first; worker_resource() returns it
         teardown      teardown(what setup returned), in the same worker, at its end
-        max_items_per_worker  processes only: a worker is replaced after N items
-        max_worker_memory_mb  processes only: one is replaced once its memory passed MB
+        max_items_per_worker  processes: new workers once one has run N items
+        max_worker_memory_mb  processes: new workers once one's memory passed MB
 """
 
 

@@ -44,8 +44,9 @@ RETRIES = 0
 RETRY_ON = (TimeoutError, ConnectionError)
 
 # For a loop body that leaks memory (a C library, a cache that grows), on the
-# process pool: a worker process is replaced, and the run goes on, once it has run
-# this many items, or once its resident memory passed this many MB (None: never).
+# process pool: once a worker process has run this many items, or its resident
+# memory passed this many MB, the pool's workers are replaced by new ones (setup()
+# runs again) and the run goes on (None: never).
 MAX_ITEMS_PER_WORKER = None
 MAX_WORKER_MEMORY_MB = None
 

@@ -149,7 +149,7 @@ def add_long_run_options(group, tasks) -> None:
         "--max-items-per-worker",
         type=retry_count,
         metavar="N",
-        help="replace a worker process once it has run N items, for a loop body "
+        help="replace the worker processes once one has run N items, for a loop body "
         "that leaks memory; 0: never (default: tasks.MAX_ITEMS_PER_WORKER, "
         f"{getattr(tasks, 'MAX_ITEMS_PER_WORKER', None)})",
     )
@@ -157,7 +157,7 @@ def add_long_run_options(group, tasks) -> None:
         "--max-worker-memory",
         type=megabytes,
         metavar="MB",
-        help="replace a worker process once its resident memory passed MB; 0: "
+        help="replace the worker processes once one's resident memory passed MB; 0: "
         "never (default: tasks.MAX_WORKER_MEMORY_MB, "
         f"{getattr(tasks, 'MAX_WORKER_MEMORY_MB', None)})",
     )

@@ -13,6 +13,7 @@ import math
 import statistics
 import time
 from contextlib import ExitStack
+from typing import NamedTuple
 
 from .._engine import (
     BlasThreadsPerWorker,
@@ -35,6 +36,17 @@ SHORTEST_SAMPLE_SECONDS = 0.2
 WIDE_RANGE = 1.5
 
 
+class Timing(NamedTuple):
+    """How one setting did: the median seconds of a run over the repeats, their
+    spread (max - min), and how many items failed."""
+
+    pool: str  # "serial", "thread" or "process"
+    workers: int
+    seconds: float
+    spread: float
+    failed: int
+
+
 def worker_counts(pool: str, cpus: int) -> list[int]:
     """Processes: 1, 2, 4, ... up to the CPUs. Threads: 2, 4, ... 32, since threads
     that wait can be many more than the CPUs."""
@@ -54,10 +66,10 @@ def sample(items: list, size: int) -> list:
     return [items[int(number * step)] for number in range(size)]
 
 
-def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
-    """Median seconds of a run of the sample over the repeats, their spread (max -
-    min), and how many items failed. Pools are started, and their workers warmed
-    up, before the clock runs: a real run pays that once, not once per sample."""
+def timed(tasks, items, pool, workers, repeats) -> Timing:
+    """How a run of the sample does on `pool` (None: serially) with `workers`.
+    Pools are started, and their workers warmed up, before the clock runs: a real
+    run pays that once, not once per sample."""
     options = {"progress": False, "keep_going": True}
     seconds, failed = [], 0
     with ExitStack() as stack:
@@ -80,7 +92,8 @@ def timed(tasks, items, pool, workers, repeats) -> tuple[float, float, int]:
             outcomes = run_once()
             seconds.append(time.perf_counter() - started)
             failed = sum(isinstance(outcome, Failure) for outcome in outcomes)
-    return statistics.median(seconds), max(seconds) - min(seconds), failed
+    spread = max(seconds) - min(seconds)
+    return Timing(pool or "serial", workers, statistics.median(seconds), spread, failed)
 
 
 def main(argv, tasks) -> int:
@@ -118,28 +131,27 @@ def main(argv, tasks) -> int:
     print(f"timing {len(items)} items on {cpus} usable CPUs, {args.repeats} times each")
     if not gil_enabled():
         print("free-threaded Python: threads can compute at once; see if they do")
-    rows = [("serial", 1, *timed(tasks, items, None, 1, args.repeats))]
+    rows = [timed(tasks, items, None, 1, args.repeats)]
     for pool in ("thread", "process"):
         for workers in worker_counts(pool, cpus):
-            figures = timed(tasks, items, pool, workers, args.repeats)
-            rows.append((pool, workers, *figures))
+            rows.append(timed(tasks, items, pool, workers, args.repeats))
     print_table(rows, len(items))
     return recommend(rows, len(items))
 
 
-def print_table(rows, count: int) -> None:
-    serial_seconds = rows[0][2]
+def print_table(rows: list[Timing], count: int) -> None:
+    serial_seconds = rows[0].seconds
     print(
         f"\n{'pool':<8} {'workers':>7} {'median':>9} {'spread':>8} {'speedup':>8} "
         f"{'efficiency':>10}"
     )
-    for pool, workers, seconds, spread, _ in rows:
-        speedup = serial_seconds / seconds
+    for row in rows:
+        speedup = serial_seconds / row.seconds
         print(
-            f"{pool:<8} {workers:>7} {seconds:>8.3f}s {spread:>7.3f}s "
-            f"{speedup:>7.2f}x {speedup / workers:>9.0%}"
+            f"{row.pool:<8} {row.workers:>7} {row.seconds:>8.3f}s {row.spread:>7.3f}s "
+            f"{speedup:>7.2f}x {speedup / row.workers:>9.0%}"
         )
-    failed = max(row[4] for row in rows)
+    failed = max(row.failed for row in rows)
     if failed:
         print(f"\nnote: {failed} of the {count} items failed; their time counts")
     print(
@@ -149,16 +161,18 @@ def print_table(rows, count: int) -> None:
     )
 
 
-def recommend(rows, count: int) -> int:
+def recommend(rows: list[Timing], count: int) -> int:
     """Advises from what was measured: the setting with the fewest workers within
     CLOSE_ENOUGH of the fastest, its speedup with the range the repeats saw, and
     how to be surer where the sample was short or that range is wide."""
-    serial_seconds, serial_spread = rows[0][2], rows[0][3]
-    fastest = min(row[2] for row in rows)
-    pool, workers, seconds, spread, _ = min(
-        (row for row in rows if row[2] <= fastest * CLOSE_ENOUGH),
-        key=lambda row: (row[1], row[2]),
+    serial_seconds, serial_spread = rows[0].seconds, rows[0].spread
+    fastest = min(row.seconds for row in rows)
+    chosen = min(
+        (row for row in rows if row.seconds <= fastest * CLOSE_ENOUGH),
+        key=lambda row: (row.workers, row.seconds),
     )
+    pool, workers = chosen.pool, chosen.workers
+    seconds, spread = chosen.seconds, chosen.spread
     speedup = serial_seconds / seconds
     # The slowest and fastest speedup that the repeats' spreads allow.
     low = max(serial_seconds - serial_spread, 0.0) / (seconds + spread)
