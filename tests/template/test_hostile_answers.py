@@ -5,13 +5,13 @@ import tomllib
 import unicodedata
 
 import pytest
-from conftest import (
+from processes import run
+from rendering import (
     check_files_are_valid,
     check_own_tests_pass,
     check_ruff_is_clean,
     pyproject,
     read,
-    run,
 )
 
 HOSTILE = [

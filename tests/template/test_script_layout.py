@@ -8,27 +8,23 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+from processes import run
+from rendering import (
     TEMPLATE,
     check_files_are_valid,
     check_own_tests_pass,
     check_ruff_is_clean,
     read,
-    run,
+    script_metadata,
 )
-from cookiecutter.exceptions import FailedHookException
-from cookiecutter.main import cookiecutter
 from test_hostile_answers import HOSTILE, landed, one_line, raw
 
-# PEP 723's reference regular expression for a metadata block.
-BLOCK = re.compile(
-    r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
-)
 SUPPORTED = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.14t"]
 SYSTEMS = {"ubuntu-latest", "macos-latest", "windows-latest"}
 
@@ -40,17 +36,6 @@ def files_of(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and not caches & set(path.parts)
     }
-
-
-def script_metadata(text: str) -> dict:
-    """The script's PEP 723 metadata, read as the specification's reference code
-    reads it: exactly one `script` block, its lines without the leading `# `."""
-    blocks = [m for m in BLOCK.finditer(text) if m.group("type") == "script"]
-    assert len(blocks) == 1, "one script block"
-    lines = blocks[0].group("content").splitlines(keepends=True)
-    return tomllib.loads(
-        "".join(line[2:] if line.startswith("# ") else line[1:] for line in lines)
-    )
 
 
 def settings(path: Path) -> dict[str, str]:

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 import yaml
-from conftest import TEMPLATE, pyproject, run
+from processes import run
+from rendering import TEMPLATE, pyproject
 
 SUPPORTED = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 SYSTEMS = {"ubuntu-latest", "macos-latest", "windows-latest"}

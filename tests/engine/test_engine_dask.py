@@ -9,14 +9,20 @@ import sys
 from contextlib import contextmanager
 
 import pytest
-from conftest import TESTS, processes_in_session, render_once, wait_for
+from processes import processes_in_session, wait_for
+from rendering import ENGINE, render_once
 
 pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="session")
 def dask_project(tmp_path_factory):
-    return render_once(tmp_path_factory, project_name="Dask Loop", distributed="dask")
+    """A project with distributed=dask (package dask_loop), importable here."""
+    project = render_once(
+        tmp_path_factory, project_name="Dask Loop", distributed="dask"
+    )
+    sys.path.insert(0, str(project))
+    return project
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ def test_an_unreachable_scheduler_is_reported(dask_project, start_cli):
     )
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode in (0, 1)  # nothing to do needs no cluster
-    listing = TESTS / "bodies.py"
+    listing = ENGINE / "bodies.py"
     run = start_cli(
         listing, "--pool", "dask", "--scheduler", address, where=dask_project
     )
@@ -195,7 +201,7 @@ def separate_cluster(project, importable: bool):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if importable:
-        env["PYTHONPATH"] = os.pathsep.join([str(project), str(TESTS)])
+        env["PYTHONPATH"] = os.pathsep.join([str(project), str(ENGINE)])
     commands = [
         ["distributed.cli.dask_scheduler", "--host", host, "--port", port],
         ["distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1"],
@@ -205,7 +211,7 @@ def separate_cluster(project, importable: bool):
             [sys.executable, "-m", *command, "--no-dashboard"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            cwd=TESTS.anchor,
+            cwd=ENGINE.anchor,
             env=env,
         )
         for command in commands

@@ -4,13 +4,13 @@ import itertools
 import json
 
 import pytest
-from conftest import (
+from processes import run
+from rendering import (
     TEMPLATE,
     check_files_are_valid,
     check_project,
     check_ruff_is_clean,
     pyproject,
-    run,
 )
 
 CHOICES = {

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, run
 from cookiecutter.main import cookiecutter
+from processes import run
+from rendering import TEMPLATE
 
 DOCS = TEMPLATE / "docs"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

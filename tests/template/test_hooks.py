@@ -8,10 +8,11 @@ import shlex
 import sys
 
 import pytest
-from conftest import TEMPLATE, pyproject, read, run
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
+from processes import run
+from rendering import TEMPLATE, pyproject, read
 
 BAD_ANSWERS = [
     # (answers, the prompt named in the message, the value shown, the example given)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import wait_for
+from processes import wait_for
 
 PATTERNS = ("run_map", "run_submit")
 ENGINE_POOL = "open_pool(pool, max_workers, **options)"
