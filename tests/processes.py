@@ -1,6 +1,7 @@
 """Starting Python and commands, and waiting for the processes they start: shared
 by the template's tests, the engine's and the matrix's."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -8,14 +9,16 @@ import time
 from pathlib import Path
 
 
-def run(*args, cwd=None, timeout=300):
-    """Runs this Python with args, and returns what it did (output as text)."""
+def run(*args, cwd=None, timeout=300, env=None):
+    """Runs this Python with args, and returns what it did (output as text). env
+    changes the environment."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **env} if env else None,
     )
 
 

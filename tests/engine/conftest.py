@@ -8,8 +8,6 @@ import sys
 import pytest
 import rendering
 
-HERE = rendering.ENGINE  # bodies.py and run_cli.py
-
 
 @pytest.fixture(scope="session")
 def project(tmp_path_factory):
@@ -37,24 +35,8 @@ def make_files(tmp_path):
 @pytest.fixture
 def start_cli(project):
     """start_cli(*args, env=changes) starts the project's command line with the
-    loop body of bodies.py, in its own process group as a terminal would. env
-    changes the environment (None removes a variable); stderr may be a file."""
-
-    def start(*args, env=None, stderr=subprocess.PIPE, where=project, **options):
-        path = os.pathsep.join([str(where), str(HERE)])
-        package = {"PYTHONPATH": path, "PFOR_PACKAGE": where.name}
-        changed = {**os.environ, **package, **(env or {})}
-        return subprocess.Popen(
-            [sys.executable, str(HERE / "run_cli.py"), *map(str, args)],
-            stdout=options.pop("stdout", subprocess.PIPE),
-            stderr=stderr,
-            text=True,
-            start_new_session=True,
-            env={name: value for name, value in changed.items() if value is not None},
-            **options,
-        )
-
-    return start
+    loop body of bodies.py: RenderedProject.start_cli."""
+    return project.start_cli
 
 
 @pytest.fixture
@@ -65,7 +47,7 @@ def start_script(project, tmp_path):
     def start(code):
         script = tmp_path / "script.py"
         script.write_text(code)
-        path = os.pathsep.join([str(project), str(HERE)])
+        path = os.pathsep.join([str(project), str(rendering.ENGINE)])
         return subprocess.Popen(
             [sys.executable, str(script)],
             stdout=subprocess.PIPE,

@@ -15,7 +15,7 @@ def config_file(tmp_path, monkeypatch):
 
 @pytest.fixture
 def render(tmp_path, config_file):
-    """render(**answers) -> the generated project's folder."""
+    """render(**answers) -> the generated project (a RenderedProject)."""
 
     def render(**answers):
         return rendering.render(tmp_path / "out", config_file, **answers)

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import tomllib
 
 import pytest
 from matrix import pythons
@@ -106,9 +105,9 @@ def requirements(project, kind) -> list[str]:
     """What the project's own files declare: pyproject.toml's dependencies and its
     test extra, or the script's PEP 723 block and pytest."""
     if kind == "script":
-        script = (project / f"{project.name}.py").read_text(encoding="utf-8")
+        script = project.script.read_text(encoding="utf-8")
         return [*script_metadata(script)["dependencies"], "pytest>=8"]
-    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    declared = project.pyproject()["project"]
     return [*declared["dependencies"], *declared["optional-dependencies"]["test"]]
 
 
@@ -175,20 +174,6 @@ except KeyboardInterrupt:
 """
 
 
-def start_cli(interpreter, project, *args):
-    """The package's command line with the loop bodies of tests/engine/bodies.py
-    (tests/engine/run_cli.py)."""
-    path = os.pathsep.join([str(project), str(ENGINE)])
-    return subprocess.Popen(
-        [interpreter, str(ENGINE / "run_cli.py"), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a process group of its own, as in a terminal
-        env={**os.environ, "PYTHONPATH": path, "PFOR_PACKAGE": project.name},
-    )
-
-
 def make_files(folder, *contents):
     folder.mkdir()
     for number, content in enumerate(contents):
@@ -211,8 +196,8 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
     # Ctrl-C: exit 130, the results so far kept, no traceback, no process left.
     out = tmp_path / "results.jsonl"
     files = make_files(tmp_path / "slow", *["sleep 0.4"] * 40)
-    run = start_cli(interpreter, project, *files, "--pool", pool, "--workers", "2",
-                    "--output", out)  # fmt: skip
+    run = project.start_cli(*files, "--pool", pool, "--workers", "2",
+                            "--output", out, python=interpreter)  # fmt: skip
     wait_for(lambda: lines_in(out) >= 2)
     os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches every process of the terminal
     stdout, stderr = run.communicate(timeout=60)
@@ -241,7 +226,9 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
 
     # A worker killed under an item: named, the others' results kept, exit 1.
     files = make_files(tmp_path / "dies", "sleep 0.05", "exit", *["sleep 0.05"] * 10)
-    run = start_cli(interpreter, project, *files, "--workers", "1", "--no-progress")
+    run = project.start_cli(
+        *files, "--workers", "1", "--no-progress", python=interpreter
+    )
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stderr
     assert "a worker process died" in stderr and "unfinished: items #1" in stderr
@@ -358,7 +345,7 @@ def test_commands_of_the_loop_body_end_with_the_run_on_each_python(
     folder.mkdir()
     listing = tmp_path / "items.txt"
     listing.write_text(f"tree {folder}\nhang\n")
-    run = start_cli(interpreter, project, "--lines", listing, "--workers", "2")
+    run = project.start_cli("--lines", listing, "--workers", "2", python=interpreter)
     wait_for(lambda: list(folder.glob("pids-*")), what="the commands to start")
     os.kill(run.pid, signum)
     stdout, stderr = run.communicate(timeout=60)

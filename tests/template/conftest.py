@@ -20,8 +20,8 @@ def config_file(tmp_path, monkeypatch):
 
 @pytest.fixture
 def render(tmp_path, config_file):
-    """render(**answers) -> the generated project's folder. overwrite=True
-    renders again over a project rendered before."""
+    """render(**answers) -> the generated project (a RenderedProject).
+    overwrite=True renders again over a project rendered before."""
 
     def render(overwrite=False, **answers):
         return rendering.render(tmp_path / "out", config_file, overwrite, **answers)
