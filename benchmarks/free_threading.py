@@ -5,8 +5,8 @@ what free-threading changes, measured, not assumed.
 
 Runs each loop body below serially, on a ThreadPoolExecutor and on a
 ProcessPoolExecutor (forkserver where there is one), 2 workers each, on the default
-Python, 3.14 and free-threaded 3.14t (those that tests/pythons.py finds), taking turns
-over the repeats and quoting medians. Prints a table and puts it in
+Python, 3.14 and free-threaded 3.14t (those that tests/matrix/pythons.py finds),
+taking turns over the repeats and quoting medians. Prints a table and puts it in
 docs/benchmarks.md under its own heading. Not a test: the figures are for reading.
 """
 
@@ -143,7 +143,7 @@ def main() -> None:
     if sys.argv[1:] == ["--measure"]:  # in each interpreter
         print(json.dumps({build(): measure()}))
         return
-    sys.path.insert(0, str(HERE.parent / "tests"))
+    sys.path.insert(0, str(HERE.parent / "tests" / "matrix"))
     import pythons
 
     found = pythons.survey()[0]

@@ -7,7 +7,8 @@ import json
 import subprocess
 
 import pytest
-from conftest import TEMPLATE, tool
+from processes import tool
+from rendering import TEMPLATE
 
 
 @pytest.fixture(params=["none", "dask"])

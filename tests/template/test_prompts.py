@@ -5,7 +5,7 @@ import os
 import sys
 
 import pytest
-from conftest import TEMPLATE, read
+from rendering import TEMPLATE, read
 
 if sys.platform == "win32":
     pytest.skip(

@@ -4,7 +4,8 @@ and the template's own code is lint-clean."""
 import re
 import subprocess
 
-from conftest import TEMPLATE, run
+from processes import run
+from rendering import TEMPLATE
 
 
 def quick_start_commands():

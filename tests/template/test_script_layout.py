@@ -3,54 +3,22 @@ nothing of the package."""
 
 import ast
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import rendering
 import yaml
-from conftest import (
-    TEMPLATE,
-    check_files_are_valid,
-    check_own_tests_pass,
-    check_ruff_is_clean,
-    read,
-    run,
-)
 from cookiecutter.exceptions import FailedHookException
-from cookiecutter.main import cookiecutter
+from processes import run
+from rendering import read, script_metadata
 from test_hostile_answers import HOSTILE, landed, one_line, raw
 
-# PEP 723's reference regular expression for a metadata block.
-BLOCK = re.compile(
-    r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
-)
 SUPPORTED = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.14t"]
 SYSTEMS = {"ubuntu-latest", "macos-latest", "windows-latest"}
-
-
-def files_of(project: Path) -> set[str]:
-    caches = {"__pycache__", ".pytest_cache", ".ruff_cache"}
-    return {
-        path.relative_to(project).as_posix()
-        for path in project.rglob("*")
-        if path.is_file() and not caches & set(path.parts)
-    }
-
-
-def script_metadata(text: str) -> dict:
-    """The script's PEP 723 metadata, read as the specification's reference code
-    reads it: exactly one `script` block, its lines without the leading `# `."""
-    blocks = [m for m in BLOCK.finditer(text) if m.group("type") == "script"]
-    assert len(blocks) == 1, "one script block"
-    lines = blocks[0].group("content").splitlines(keepends=True)
-    return tomllib.loads(
-        "".join(line[2:] if line.startswith("# ") else line[1:] for line in lines)
-    )
 
 
 def settings(path: Path) -> dict[str, str]:
@@ -61,10 +29,6 @@ def settings(path: Path) -> dict[str, str]:
             if node.targets[0].id in ("POOL", "MAX_WORKERS", "PATTERN"):
                 found[node.targets[0].id] = ast.unparse(node.value)
     return found
-
-
-def run_script(project: Path, *args, timeout=120):
-    return run(f"{project.name}.py", *args, cwd=project, timeout=timeout)
 
 
 def check_results(done, count=40):
@@ -78,7 +42,7 @@ def check_results(done, count=40):
 def test_the_default_script(render):
     project = render(layout="script")
     assert project.name == "parallel_loop"
-    assert files_of(project) == {
+    assert project.files() == {
         "parallel_loop.py",
         "test_parallel_loop.py",
         "README.md",
@@ -87,9 +51,9 @@ def test_the_default_script(render):
         ".github/workflows/tests.yml",
         ".github/dependabot.yml",
     }
-    check_files_are_valid(project)
-    check_ruff_is_clean(project)
-    script = project / "parallel_loop.py"
+    project.check_files_are_valid()
+    project.check_ruff_is_clean()
+    script = project.script
     assert script_metadata(read(script)) == {
         "requires-python": ">=3.10",
         "dependencies": ["tqdm>=4.66"],
@@ -101,30 +65,24 @@ def test_the_default_script(render):
     }
     assert "# SPDX-License-Identifier: MIT\n" in read(script)
 
-    done = run_script(project)  # as a user runs it: the demo, the defaults
+    done = project.run_cli()  # as a user runs it: the demo, the defaults
     check_results(done)
     assert "running 40 items: map pattern, process pool" in done.stderr
     assert "(half the CPUs: try --workers N)" in done.stderr
     assert "40/40" in done.stderr  # the bar, on stderr
-    quiet = subprocess.run(  # "TQDM_DISABLE=1 hides the bar"
-        [sys.executable, "parallel_loop.py", "--workers", "2"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TQDM_DISABLE": "1"},
-    )
+    # "TQDM_DISABLE=1 hides the bar"
+    quiet = project.run_cli("--workers", "2", env={"TQDM_DISABLE": "1"})
     check_results(quiet)
     assert "40/40" not in quiet.stderr and "it/s" not in quiet.stderr
     for workers in ("0", "four"):
-        done = run_script(project, "--workers", workers)
+        done = project.run_cli("--workers", workers)
         assert (
             done.returncode == 2 and "--workers: must be a whole number" in done.stderr
         )
         assert done.stdout == ""
-    check_own_tests_pass(project)
+    project.check_own_tests_pass()
 
-    readme = read(project / "README.md")
+    readme = project.read("README.md")
     assert readme.startswith("# Parallel Loop\n")
     for command in (
         "python parallel_loop.py",
@@ -149,15 +107,15 @@ def test_threads_and_submit_in_a_script(render):
         author_name="",
         author_email="",
     )
-    assert files_of(project) == {
+    assert project.files() == {
         "fetch_all.py",
         "test_fetch_all.py",
         "README.md",
         ".gitignore",
     }
-    check_files_are_valid(project)
-    check_ruff_is_clean(project)
-    script = project / "fetch_all.py"
+    project.check_files_are_valid()
+    project.check_ruff_is_clean()
+    script = project.script
     assert settings(script) == {
         "POOL": "'thread'",
         "MAX_WORKERS": "8",
@@ -168,10 +126,10 @@ def test_threads_and_submit_in_a_script(render):
     assert re.fullmatch(r"# Copyright \(c\) \d{4}", header[1])  # no author
     assert header[2].startswith('"""')  # no license: no SPDX line
     assert not re.search(r"[ \t]$", read(script), re.MULTILINE)  # nothing left over
-    done = run_script(project)
+    done = project.run_cli()
     check_results(done)
     assert "running 40 items: submit pattern, thread pool, 8 worker(s)\n" in done.stderr
-    check_own_tests_pass(project)
+    project.check_own_tests_pass()
 
 
 @pytest.mark.parametrize(
@@ -187,14 +145,8 @@ def test_the_script_has_the_package_names_and_settings(tmp_path, config_file, an
     settings from the same answers, the same demo loop body."""
     rendered = {}
     for layout in ("package", "script"):
-        rendered[layout] = Path(
-            cookiecutter(
-                str(TEMPLATE),
-                no_input=True,
-                extra_context={**answers, "layout": layout},
-                output_dir=str(tmp_path / layout),
-                config_file=str(config_file),
-            )
+        rendered[layout] = rendering.render(
+            tmp_path / layout, config_file, **{**answers, "layout": layout}
         )
     tasks = rendered["package"] / "parallel_loop" / "tasks.py"
     script = rendered["script"] / "parallel_loop.py"
@@ -237,17 +189,17 @@ def test_hostile_answers_stay_in_their_comments(render):
         author_email="o'neil+x@example.com",
     )
     flat = value.replace("\n", " ").replace("\x00", "")  # as the comments have it
-    check_files_are_valid(project, answers=[name, value, flat])
-    check_ruff_is_clean(project)
-    text = read(project / "hostile_loop.py")
+    project.check_files_are_valid(answers=[name, value, flat])
+    project.check_ruff_is_clean()
+    text = read(project.script)
     assert script_metadata(text)["dependencies"] == ["tqdm>=4.66"]
     name_line, copyright_line, license_line = text.split("\n")[4:7]
     assert name_line == f"# {name.strip()}: {flat.strip()}"
     assert copyright_line.startswith("# Copyright (c) 20")
     assert copyright_line.endswith(f" {flat.strip()} <o'neil+x@example.com>")
     assert license_line == "# SPDX-License-Identifier: MIT"
-    assert read(project / "README.md").startswith(f"# {name}\n\n{value}\n")
-    check_own_tests_pass(project)
+    assert project.read("README.md").startswith(f"# {name}\n\n{value}\n")
+    project.check_own_tests_pass()
 
 
 def test_dask_is_refused_for_a_script(render, tmp_path, capfd):
@@ -264,11 +216,11 @@ def test_dask_is_refused_for_a_script(render, tmp_path, capfd):
 
 def test_rendering_a_script_twice_gives_the_same_files(render):
     first = render(layout="script", ci="none")
-    files = files_of(first)
-    readme = read(first / "README.md")
+    files = first.files()
+    readme = first.read("README.md")
     again = render(overwrite=True, layout="script", ci="none")
     assert again == first
-    assert files_of(first) == files and read(first / "README.md") == readme
+    assert first.files() == files and first.read("README.md") == readme
 
 
 def test_the_script_workflow(render):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bodies
 import pytest
-from conftest import processes_in_session, wait_for
+from processes import processes_in_session, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="process groups, /proc"

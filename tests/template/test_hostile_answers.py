@@ -1,18 +1,9 @@
 """Answers full of quotes, backslashes, newlines, braces and emoji render valid files
 that keep the value intact."""
 
-import tomllib
 import unicodedata
 
 import pytest
-from conftest import (
-    check_files_are_valid,
-    check_own_tests_pass,
-    check_ruff_is_clean,
-    pyproject,
-    read,
-    run,
-)
 
 HOSTILE = [
     'Tom\'s "Fast" Loop',
@@ -54,14 +45,14 @@ def test_hostile_text_lands_intact_and_valid(render, value):
         description=raw(value),
         author_name=raw(value),
     )
-    check_files_are_valid(project, answers=[name, value])
-    meta = pyproject(project)["project"]
+    project.check_files_are_valid(answers=[name, value])
+    meta = project.pyproject()["project"]
     assert meta["description"] == value
     assert meta["authors"] == [{"name": value, "email": "you@example.com"}]
-    readme = read(project / "README.md")
+    readme = project.read("README.md")
     assert readme.startswith(f"# {name}\n\n{value}\n")
-    assert value in read(project / "LICENSE")
-    check_ruff_is_clean(project)
+    assert value in project.read("LICENSE")
+    project.check_ruff_is_clean()
 
 
 def test_a_hostile_project_still_runs_and_passes_its_tests(render):
@@ -73,8 +64,8 @@ def test_a_hostile_project_still_runs_and_passes_its_tests(render):
         author_name=raw(value),
         author_email="o'neil+x@example.com",
     )
-    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    meta = project.pyproject()["project"]
     assert meta["authors"] == [{"name": value, "email": "o'neil+x@example.com"}]
-    done = run("-m", project.name, "--no-progress", cwd=project, timeout=120)
+    done = project.run_cli("--no-progress")
     assert done.returncode == 0, done.stderr
-    check_own_tests_pass(project)
+    project.check_own_tests_pass()

@@ -1,4 +1,4 @@
-"""Each kind of generated project on every Python the machine has (tests/pythons.py):
+"""Each kind of generated project on every Python the machine has (pythons.py):
 its own tests, the demo, a library call of each pattern on each pool that exits
 cleanly, and, for the package, Ctrl-C and a killed worker. A supported version
 that is not on this machine is a skip that says so, not a silent pass.
@@ -14,12 +14,11 @@ import os
 import signal
 import subprocess
 import sys
-import tomllib
 
 import pytest
-import pythons
-from conftest import IGNORING_CTRL_C, TESTS, processes_in_session, tool, wait_for
-from test_script_layout import script_metadata
+from matrix import pythons
+from processes import IGNORING_CTRL_C, processes_in_session, tool, wait_for
+from rendering import ENGINE, script_metadata
 
 KINDS = {
     "package": {},  # the defaults: process pool, map
@@ -106,9 +105,9 @@ def requirements(project, kind) -> list[str]:
     """What the project's own files declare: pyproject.toml's dependencies and its
     test extra, or the script's PEP 723 block and pytest."""
     if kind == "script":
-        script = (project / f"{project.name}.py").read_text(encoding="utf-8")
+        script = project.script.read_text(encoding="utf-8")
         return [*script_metadata(script)["dependencies"], "pytest>=8"]
-    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    declared = project.pyproject()["project"]
     return [*declared["dependencies"], *declared["optional-dependencies"]["test"]]
 
 
@@ -136,7 +135,8 @@ def test_each_kind_of_project_on_each_python(render, venv, python, kind, tmp_pat
     script = kind == "script"
 
     # Its own tests, started with Ctrl-C ignored, as in the background. (On the
-    # Python running this suite, test_workflows.py runs them all, as CI would.)
+    # Python running this suite, tests/template/test_workflows.py runs them all, as
+    # CI would.)
     if python.tag != pythons.running_tag():
         paths = OWN_TESTS[kind]
         done = call(interpreter, *IGNORING_CTRL_C, "-m", "pytest", "-q",
@@ -174,19 +174,6 @@ except KeyboardInterrupt:
 """
 
 
-def start_cli(interpreter, project, *args):
-    """The package's command line with the loop bodies of bodies.py (run_cli.py)."""
-    path = os.pathsep.join([str(project), str(TESTS)])
-    return subprocess.Popen(
-        [interpreter, str(TESTS / "run_cli.py"), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a process group of its own, as in a terminal
-        env={**os.environ, "PYTHONPATH": path, "PFOR_PACKAGE": project.name},
-    )
-
-
 def make_files(folder, *contents):
     folder.mkdir()
     for number, content in enumerate(contents):
@@ -209,8 +196,8 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
     # Ctrl-C: exit 130, the results so far kept, no traceback, no process left.
     out = tmp_path / "results.jsonl"
     files = make_files(tmp_path / "slow", *["sleep 0.4"] * 40)
-    run = start_cli(interpreter, project, *files, "--pool", pool, "--workers", "2",
-                    "--output", out)  # fmt: skip
+    run = project.start_cli(*files, "--pool", pool, "--workers", "2",
+                            "--output", out, python=interpreter)  # fmt: skip
     wait_for(lambda: lines_in(out) >= 2)
     os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches every process of the terminal
     stdout, stderr = run.communicate(timeout=60)
@@ -239,7 +226,9 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
 
     # A worker killed under an item: named, the others' results kept, exit 1.
     files = make_files(tmp_path / "dies", "sleep 0.05", "exit", *["sleep 0.05"] * 10)
-    run = start_cli(interpreter, project, *files, "--workers", "1", "--no-progress")
+    run = project.start_cli(
+        *files, "--workers", "1", "--no-progress", python=interpreter
+    )
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stderr
     assert "a worker process died" in stderr and "unfinished: items #1" in stderr
@@ -291,8 +280,8 @@ print(parallel.run_map(square, range(3), pool="thread", progress=False))
 
 
 def test_a_loop_body_of_python_c_is_refused_on_each_python(project, python, venv):
-    """tests/test_notebooks.py, on each Python: refused on processes, with the fix;
-    run on threads."""
+    """tests/engine/test_notebooks.py, on each Python: refused on processes, with
+    the fix; run on threads."""
     interpreter = venv(*requirements(project, "package"))
     done = call(interpreter, "-c", FROM_PYTHON_C, cwd=project, env={"PYTHONPATH": "."})
     assert done.returncode == 0, done.stderr
@@ -327,17 +316,18 @@ if __name__ == "__main__":
 
 
 def test_each_worker_has_its_own_resource_on_each_python(project, python, venv):
-    """tests/test_worker_resources.py, on each Python: sqlite3 connections of
+    """tests/engine/test_worker_resources.py, on each Python: sqlite3 connections of
     setup(), one per thread or process, each closed by teardown() where made."""
     stdout = call_with_bodies(project, venv, RESOURCES_CALL, "setup and teardown")
     assert stdout == "thread 100 True\nprocess 100 True\n"
 
 
 def call_with_bodies(project, venv, code: str, what: str) -> str:
-    """Runs `python -c code` in a fresh venv of the project, with bodies.py
-    importable; checks it exits cleanly, and returns its stdout."""
+    """Runs `python -c code` in a fresh venv of the project, with
+    tests/engine/bodies.py importable; checks it exits cleanly, and returns its
+    stdout."""
     interpreter = venv(*requirements(project, "package"))
-    path = os.pathsep.join([str(project), str(TESTS)])
+    path = os.pathsep.join([str(project), str(ENGINE)])
     done = call(interpreter, "-c", code, cwd=project, env={"PYTHONPATH": path})
     check_clean(done, what)
     return done.stdout
@@ -348,14 +338,14 @@ def call_with_bodies(project, venv, code: str, what: str) -> str:
 def test_commands_of_the_loop_body_end_with_the_run_on_each_python(
     project, python, venv, tmp_path, signum
 ):
-    """tests/test_no_orphans.py, on each Python: SIGTERM and kill -9 of the main
+    """tests/engine/test_no_orphans.py, on each Python: SIGTERM and kill -9 of the main
     process leave none of the commands a loop body started."""
     interpreter = venv(*requirements(project, "package"))
     folder = tmp_path / "tree"
     folder.mkdir()
     listing = tmp_path / "items.txt"
     listing.write_text(f"tree {folder}\nhang\n")
-    run = start_cli(interpreter, project, "--lines", listing, "--workers", "2")
+    run = project.start_cli("--lines", listing, "--workers", "2", python=interpreter)
     wait_for(lambda: list(folder.glob("pids-*")), what="the commands to start")
     os.kill(run.pid, signum)
     stdout, stderr = run.communicate(timeout=60)
@@ -381,7 +371,7 @@ if __name__ == "__main__":
 
 
 def test_workers_are_recycled_on_each_python(project, python, venv):
-    """tests/test_recycling.py, on each Python (3.10 has no max_tasks_per_child,
+    """tests/engine/test_recycling.py, on each Python (3.10 has no max_tasks_per_child,
     and fork refuses it): workers replaced after 5 items, every item run once."""
     stdout = call_with_bodies(project, venv, RECYCLING_CALL, "recycling")
     assert stdout == "forkserver 40 True\nfork 40 True\n"

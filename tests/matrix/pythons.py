@@ -1,5 +1,5 @@
 """Every CPython on this machine that generated projects claim to support: the
-matrix that tests/test_matrix.py runs each kind of project on.
+matrix that tests/matrix/test_matrix.py runs each kind of project on.
 
 Looked for on PATH (python3.X, python3.Xt, python3), in pyenv's versions
 (~/.pyenv/versions/*/bin) and in /opt/pythons/bin, where ../shared/pythons/install.sh
@@ -92,7 +92,7 @@ def survey() -> tuple[dict[str, Python], list[tuple[str, str]]]:
 def report() -> list[str]:
     """What the matrix runs on, for the test run's header."""
     chosen, skipped = survey()
-    lines = ["matrix of Pythons (tests/test_matrix.py):"]
+    lines = ["matrix of Pythons (tests/matrix/test_matrix.py):"]
     for tag in SUPPORTED:
         python = chosen.get(tag)
         found = f"{python.version} at {python.path}" if python else f"NOT FOUND {WHERE}"

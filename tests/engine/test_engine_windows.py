@@ -10,7 +10,8 @@ import signal
 import sys
 
 import pytest
-from conftest import TEMPLATE, wait_for
+from processes import wait_for
+from rendering import TEMPLATE
 from test_engine import lines_in, no_processes_left
 
 pytestmark = pytest.mark.skipif(

@@ -8,10 +8,11 @@ import shlex
 import sys
 
 import pytest
-from conftest import TEMPLATE, pyproject, read, run
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
+from processes import run
+from rendering import TEMPLATE, RenderedProject, read
 
 BAD_ANSWERS = [
     # (answers, the prompt named in the message, the value shown, the example given)
@@ -83,7 +84,7 @@ def test_a_bad_answer_is_named_and_nothing_is_written(
     out = tmp_path / "out"
     assert not out.exists() or list(out.iterdir()) == []
     # The example given is accepted in place of the bad answer.
-    assert render(**{**answers, field: example}).is_dir()
+    assert render(**{**answers, field: example}).path.is_dir()
 
 
 @pytest.mark.parametrize(
@@ -101,7 +102,7 @@ def test_a_bad_answer_is_named_and_nothing_is_written(
     ],
 )
 def test_good_answers_pass(render, answers):
-    assert render(**answers).is_dir()
+    assert render(**answers).path.is_dir()
 
 
 @pytest.mark.parametrize(
@@ -120,8 +121,8 @@ def test_good_answers_pass(render, answers):
 def test_the_package_name_derived_from_any_name_is_usable(render, name, slug):
     project = render(project_name=name)
     assert project.name == slug
-    assert (project / slug / "__init__.py").is_file()
-    assert read(project / "README.md").startswith(f"# {name}\n")
+    assert (project.package / "__init__.py").is_file()
+    assert project.read("README.md").startswith(f"# {name}\n")
 
 
 def hook_functions():
@@ -181,9 +182,9 @@ def test_a_rejected_run_says_how_to_generate_again_without_retyping(
     saved.write_text(json.dumps(answers), encoding="utf-8")
     done = run("-m", *args)  # python -m cookiecutter ...
     assert done.returncode == 0, done.stderr
-    project = tmp_path / "out" / "my_tool"
-    assert pyproject(project)["project"]["authors"][0]["name"] == "Ada Lovelace"
-    assert 'POOL = "thread"' in read(project / "my_tool" / "tasks.py")
+    project = RenderedProject(tmp_path / "out" / "my_tool")
+    assert project.pyproject()["project"]["authors"][0]["name"] == "Ada Lovelace"
+    assert 'POOL = "thread"' in project.read("my_tool", "tasks.py")
 
 
 def test_the_advice_for_a_bad_worker_count_gives_the_corrected_count(

@@ -6,7 +6,8 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import TEMPLATE, read, run
+from processes import run
+from rendering import TEMPLATE, read
 
 GIT = {
     "GIT_AUTHOR_NAME": "t",

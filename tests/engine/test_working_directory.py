@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import TESTS
+from rendering import ENGINE
 
 LIBRARY_RUNS = textwrap.dedent(
     """
@@ -57,7 +57,7 @@ LIBRARY_RUNS = textwrap.dedent(
 
 
 def environment(project) -> dict:
-    path = os.pathsep.join([str(project), str(TESTS)])
+    path = os.pathsep.join([str(project), str(ENGINE)])
     return {**os.environ, "PYTHONPATH": path, "PFOR_PACKAGE": project.name}
 
 
@@ -97,7 +97,7 @@ def test_command_line_runs_write_only_what_they_are_told(project, tmp_path):
     ]
     for options in runs:
         run = subprocess.run(
-            [sys.executable, str(TESTS / "run_cli.py"), *options],
+            [sys.executable, str(ENGINE / "run_cli.py"), *options],
             cwd=here,
             env=environment(project),
             capture_output=True,

@@ -12,7 +12,8 @@ import threading
 
 import bodies
 import pytest
-from conftest import TESTS, processes_in_session, wait_for
+from processes import processes_in_session, wait_for
+from rendering import ENGINE
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ if __name__ == "__main__":
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups")
 def test_nothing_is_left_when_the_program_exits(project, tmp_path):
     script = tmp_path / "caller.py"
-    script.write_text(RUN_THEN_EXIT.format(tests=str(TESTS)))
+    script.write_text(RUN_THEN_EXIT.format(tests=str(ENGINE)))
     done = subprocess.run(
         [sys.executable, str(script)],
         cwd=project,  # parallel_loop is found here

@@ -6,8 +6,6 @@ process pool (each start method) and a Dask cluster."""
 import functools
 import json
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -146,7 +144,7 @@ def test_a_teardown_that_fails_is_reported_and_exits_1(tmp_path, start_cli):
 
 
 def test_the_generated_tasks_show_the_shape(project):
-    tasks = (project / "parallel_loop" / "tasks.py").read_text()
+    tasks = (project.package / "tasks.py").read_text()
     assert "def teardown(resource):" in tasks
     assert "worker_resource()" in tasks
     code = textwrap.dedent(
@@ -157,9 +155,7 @@ def test_the_generated_tasks_show_the_shape(project):
                       setup=tasks.setup, teardown=tasks.teardown)[0]["bytes"])
         """
     )
-    ran = subprocess.run(
-        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True
-    )
+    ran = project.run("-c", code)
     assert ran.stdout.strip() == "50000", ran.stderr
 
 

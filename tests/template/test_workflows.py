@@ -7,7 +7,8 @@ import sys
 
 import pytest
 import yaml
-from conftest import TEMPLATE, pyproject, run
+from processes import run
+from rendering import TEMPLATE
 
 SUPPORTED = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 SYSTEMS = {"ubuntu-latest", "macos-latest", "windows-latest"}
@@ -108,12 +109,12 @@ def test_the_precommit_hooks_are_the_workflows_tools(render):
     """pre-commit's ruff and mypy are the versions that the workflow installs (the
     lint extra), and their hook ids exist at those versions."""
     project = render(ci="github")
-    lint = pyproject(project)["project"]["optional-dependencies"]["lint"]
+    lint = project.pyproject()["project"]["optional-dependencies"]["lint"]
     pins = dict(requirement.split("==") for requirement in lint if "==" in requirement)
     revs = precommit_revs(project)
     assert revs["ruff-pre-commit"] == f"v{pins['ruff']}"
     assert revs["mirrors-mypy"] == f"v{pins['mypy']}"
-    groups = pyproject(project)["dependency-groups"]["dev"]
+    groups = project.pyproject()["dependency-groups"]["dev"]
     assert {f"ruff=={pins['ruff']}", f"mypy=={pins['mypy']}"} <= set(groups)
     ruff_version = tuple(map(int, pins["ruff"].split(".")))
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+from rendering import TEMPLATE
 
-PACKAGE = "parallel_loop"
 # The whole first listing a newcomer sees, by who it is for.
 ENTRIES = {"__init__.py", "__main__.py", "tasks.py", "parallel.py", "cli", "_engine"}
 RENDERS = {
@@ -104,8 +104,7 @@ def problems(package: Path) -> list[str]:
 
 @pytest.mark.parametrize("kind", RENDERS)
 def test_the_package_has_three_doors_each_one_way(render, kind):
-    project = render(**RENDERS[kind])
-    package = project / PACKAGE
+    package = render(**RENDERS[kind]).package
     entries = {path.name for path in package.iterdir() if path.name != "__pycache__"}
     dask = {"dask_pool.py"} if RENDERS[kind].get("distributed") == "dask" else set()
     assert entries == ENTRIES | dask
@@ -124,7 +123,7 @@ FORBIDDEN = {
 
 
 def test_each_forbidden_import_is_caught(render):
-    package = render() / PACKAGE
+    package = render().package
     for where, line in FORBIDDEN.items():
         path = package / where
         text = path.read_text()
@@ -154,10 +153,4 @@ def readme_tree(text: str) -> set[str]:
 
 def test_the_template_readme_tree_is_a_default_render(render):
     project = render()
-    rendered = {
-        path.relative_to(project).as_posix()
-        for path in project.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-    template = Path(__file__).resolve().parent.parent
-    assert readme_tree((template / "README.md").read_text()) == rendered
+    assert readme_tree((TEMPLATE / "README.md").read_text()) == project.files()

@@ -4,14 +4,8 @@ import itertools
 import json
 
 import pytest
-from conftest import (
-    TEMPLATE,
-    check_files_are_valid,
-    check_project,
-    check_ruff_is_clean,
-    pyproject,
-    run,
-)
+from processes import run
+from rendering import TEMPLATE, RenderedProject
 
 CHOICES = {
     key: value
@@ -41,12 +35,11 @@ def code_of(project, leave_out="tasks.py") -> dict[str, bytes]:
     neutral: renders whose code_of is the same differ at most in tasks.py."""
     slug = project.name
     return {
-        path.relative_to(project)
-        .as_posix()
-        .replace(slug, "PKG"): path.read_bytes().replace(slug.encode(), b"PKG")
-        for path in project.rglob("*.py")
-        if "__pycache__" not in path.parts
-        and not (leave_out and path == project / slug / leave_out)
+        name.replace(slug, "PKG"): (project / name)
+        .read_bytes()
+        .replace(slug.encode(), b"PKG")
+        for name in project.files()
+        if name.endswith(".py") and not (leave_out and name == f"{slug}/{leave_out}")
     }
 
 
@@ -57,18 +50,18 @@ def test_pool_and_pattern_render_a_project_that_runs_and_passes(render, pool, pa
     project = render(pool=pool, pattern=pattern)
     assert project.name == "parallel_loop"
     check_choices(project, "parallel_loop", pool, pattern)
-    done = run("-m", "parallel_loop", "--no-progress", cwd=project, timeout=120)
+    done = project.run_cli("--no-progress")
     assert f"{pattern} pattern, {pool} pool" in done.stderr
     # Only tasks.py differs from the defaults' render (checked here), so only its
     # own tests need to run: test_workflows.py runs all of them on the defaults.
     if (pool, pattern) != ("process", "map"):
         assert code_of(project) == code_of(render(project_name="Reference"))
-    check_project(project, changed="tasks")
+    project.check(changed="tasks")
 
 
 def test_the_defaults(render):
     project = render()
-    meta = pyproject(project)["project"]
+    meta = project.pyproject()["project"]
     assert meta["name"] == "parallel_loop"
     assert meta["dependencies"] == ["tqdm>=4.66"]
     assert meta["optional-dependencies"]["test"] == ["pytest>=8"]
@@ -129,20 +122,15 @@ def test_the_defaults(render):
             )
         ),
     }
-    found = {
-        path.relative_to(project).as_posix()
-        for path in project.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-    assert found == expected
+    assert project.files() == expected
 
 
 @pytest.mark.parametrize("license", ["MIT", "BSD-3-Clause", "Apache-2.0", "none"])
 def test_every_license(render, license):
     project = render(license=license, author_name="Ada Lovelace")
-    check_project(project, changed="text")  # no Python code changes: checked here
+    project.check(changed="text")  # no Python code changes: checked here
     assert code_of(project, "") == code_of(render(project_name="Reference"), "")
-    meta = pyproject(project)["project"]
+    meta = project.pyproject()["project"]
     if license == "none":
         assert not (project / "LICENSE").exists()
         assert "license" not in meta and "license-files" not in meta
@@ -157,7 +145,7 @@ def test_every_license(render, license):
 def test_ci_none_leaves_no_workflow(render):
     project = render(ci="none")
     assert not (project / ".github").exists()
-    check_project(project, changed="text")  # no Python code changes: checked here
+    project.check(changed="text")  # no Python code changes: checked here
     assert code_of(project, "") == code_of(render(project_name="Reference"), "")
 
 
@@ -179,8 +167,8 @@ def test_max_workers_number_and_slug(render):
     project = render(max_workers="4", project_name="Image Resizer", pool="thread")
     assert project.name == "image_resizer"
     check_choices(project, "image_resizer", "thread", "map", max_workers="4")
-    check_project(project)
-    done = run("-m", "image_resizer", "--help", cwd=project)
+    project.check()
+    done = project.run_cli("--help")
     assert done.returncode == 0 and "--workers N" in done.stdout
 
 
@@ -198,12 +186,12 @@ def test_the_cookiecutter_command_line(tmp_path, config_file):
         "project_name=Fetch All",
     )
     assert done.returncode == 0, done.stderr
-    project = tmp_path / "fetch_all"
+    project = RenderedProject(tmp_path / "fetch_all")
     check_choices(project, "fetch_all", "thread", "map")
     # The same files as the API's thread/map render, whose own tests run above.
-    check_files_are_valid(project)
-    check_ruff_is_clean(project)
-    done = run("-m", "fetch_all", "--no-progress", cwd=project, timeout=120)
+    project.check_files_are_valid()
+    project.check_ruff_is_clean()
+    done = project.run_cli("--no-progress")
     assert done.returncode == 0, done.stderr
 
 
@@ -225,32 +213,21 @@ def test_the_project_builds_a_wheel(render, tmp_path):
 
 def test_distributed_dask_runs_on_a_cluster(render):
     project = render(distributed="dask", pool="thread")
-    meta = pyproject(project)["project"]
+    meta = project.pyproject()["project"]
     assert meta["optional-dependencies"]["dask"] == ["dask[distributed]>=2024.1"]
     assert "dask[distributed]>=2024.1" in meta["optional-dependencies"]["test"]
     assert meta["dependencies"] == ["tqdm>=4.66"]  # Dask stays optional
     assert (project / "tests" / "test_dask_pool.py").is_file()
-    assert (project / "parallel_loop" / "dask_pool.py").is_file()
-    check_project(project)
-    done = run(
-        "-m",
-        "parallel_loop",
-        "--pool",
-        "dask",
-        "--workers",
-        "2",
-        "--no-progress",
-        cwd=project,
-        timeout=120,
-    )
+    assert (project.package / "dask_pool.py").is_file()
+    project.check()
+    done = project.run_cli("--pool", "dask", "--workers", "2", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 40
 
 
 def test_distributed_none_leaves_no_trace_of_dask(render):
     project = render(distributed="none")
-    for path in project.rglob("*"):
-        if path.is_file():
-            assert "dask" not in path.read_text(encoding="utf-8").lower(), path
-    done = run("-m", "parallel_loop", "--pool", "dask", cwd=project)
+    for name in project.files():
+        assert "dask" not in project.read(name).lower(), name
+    done = project.run_cli("--pool", "dask")
     assert done.returncode == 2 and "invalid choice: 'dask'" in done.stderr

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, run
-from cookiecutter.main import cookiecutter
+from processes import run
+from rendering import TEMPLATE, render_once
 
 DOCS = TEMPLATE / "docs"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -33,27 +33,15 @@ def python_samples():
             yield pytest.param(code, expected, id=f"{page.stem}-{number}")
 
 
-def render(scratch, **answers):
-    config = scratch / "config.yaml"
-    config.write_text(json.dumps({"replay_dir": str(scratch / "replay")}))
-    return cookiecutter(
-        str(TEMPLATE),
-        no_input=True,
-        output_dir=str(scratch / "out"),
-        config_file=str(config),
-        extra_context=answers,
-    )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A project with the defaults, as the samples say."""
-    return render(tmp_path_factory.mktemp("docs"))
+    return render_once(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def project_with_dask(tmp_path_factory):
-    return render(tmp_path_factory.mktemp("docs-dask"), distributed="dask")
+    return render_once(tmp_path_factory, distributed="dask")
 
 
 def test_the_guide_has_samples():
@@ -66,15 +54,8 @@ def test_a_sample_runs_and_prints_what_the_guide_shows(
 ):
     script = tmp_path / "sample.py"
     script.write_text(code)
-    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": project}
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    env = {"TQDM_DISABLE": "1", "PYTHONPATH": str(project)}
+    done = project.run(str(script), env=env, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     if expected is not None:
         pattern = ".*?".join(map(re.escape, expected.strip().split("...")))
@@ -114,11 +95,11 @@ def test_the_docs_show_command_lines():
 
 @pytest.mark.parametrize("line", list(project_command_lines()))
 def test_a_command_line_in_the_docs_works(project_with_dask, line):
-    project = Path(project_with_dask)
+    project = project_with_dask
     words = shlex.split(line)
     if PLACEHOLDER.search(line):
         command = words[3:4] if words[3:4] == ["bench"] else []
-        help_text = run("-m", "parallel_loop", *command, "--help", cwd=project).stdout
+        help_text = project.run_cli(*command, "--help").stdout
         for word in words[3:]:
             if word.startswith("--"):
                 assert word.split("=")[0] in help_text, line
@@ -127,15 +108,7 @@ def test_a_command_line_in_the_docs_works(project_with_dask, line):
     for name in ("a.txt", "b.txt"):
         (project / "data" / name).write_text(name)
     (project / "more.csv").write_text("x,y\n1,2\n")
-    env = {**os.environ, "TQDM_DISABLE": "1"}
-    done = subprocess.run(
-        [sys.executable, *words[1:]],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = project.run(*words[1:], env={"TQDM_DISABLE": "1"}, timeout=180)
     assert done.returncode == 0, done.stderr
 
 
@@ -151,9 +124,9 @@ def test_the_pictures_are_made_by_the_script_and_shown(tmp_path):
 
 
 @pytest.mark.parametrize("command", [[], ["bench"]])
-def test_the_commands_that_help_shows_run_as_shown(tmp_path, command):
-    project = Path(render(tmp_path))
-    done = run("-m", project.name, *command, "--help", cwd=project)
+def test_the_commands_that_help_shows_run_as_shown(render, command):
+    project = render()
+    done = project.run_cli(*command, "--help")
     assert done.returncode == 0, done.stderr
     usage = " ".join(done.stdout.split())
     assert usage.startswith(
@@ -252,7 +225,7 @@ def test_the_logging_sample_names_the_worker_that_wrote_each_line(project, tmp_p
     script.write_text(code)
     done = subprocess.run(
         [sys.executable, str(script)],
-        env={**os.environ, "PYTHONPATH": project},
+        env={**os.environ, "PYTHONPATH": str(project)},
         capture_output=True,
         text=True,
         timeout=180,

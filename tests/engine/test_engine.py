@@ -19,7 +19,7 @@ from pathlib import Path
 
 import bodies
 import pytest
-from conftest import processes_in_session, wait_for
+from processes import processes_in_session, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="POSIX signals and /proc"
@@ -490,7 +490,7 @@ def test_a_failures_traceback_starts_at_the_loop_body_in_the_package(
     # lives in the package beside the engine (tasks.py does). A script of its
     # own: this process's forkserver may have preloaded another rendered copy of
     # the package (or an installed one), which has no body_for_tests.py.
-    body = project / "parallel_loop" / "body_for_tests.py"
+    body = project.package / "body_for_tests.py"
     body.write_text("def explode(item):\n    raise ValueError(f'bad {item}')\n")
     run = start_script(
         "import json\n"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import wait_for
+from processes import wait_for
 
 PATTERNS = ("run_map", "run_submit")
 ENGINE_POOL = "open_pool(pool, max_workers, **options)"
@@ -74,7 +74,7 @@ if __name__ == "__main__":
 def test_the_two_patterns_copied_into_a_fresh_file_run_on_a_stdlib_pool(
     project, tmp_path, stdlib_pool
 ):
-    source = (project / "parallel_loop" / "parallel.py").read_text()
+    source = (project.package / "parallel.py").read_text()
     scratch = tmp_path / "my_loop.py"
     scratch.write_text(copied(source, stdlib_pool) + SCRIPT)
     run = subprocess.Popen(

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import bodies
 import pytest
-from conftest import processes_in_session, wait_for
+from processes import processes_in_session, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="signals, /proc"

@@ -9,14 +9,20 @@ import sys
 from contextlib import contextmanager
 
 import pytest
-from conftest import TESTS, processes_in_session, render_once, wait_for
+from processes import processes_in_session, wait_for
+from rendering import ENGINE, render_once
 
 pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="session")
 def dask_project(tmp_path_factory):
-    return render_once(tmp_path_factory, project_name="Dask Loop", distributed="dask")
+    """A project with distributed=dask (package dask_loop), importable here."""
+    project = render_once(
+        tmp_path_factory, project_name="Dask Loop", distributed="dask"
+    )
+    sys.path.insert(0, str(project))
+    return project
 
 
 @pytest.fixture
@@ -46,23 +52,20 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def test_an_unreachable_scheduler_is_reported(dask_project, start_cli):
+def test_an_unreachable_scheduler_is_reported(dask_project):
     address = f"tcp://127.0.0.1:{free_port()}"
-    run = start_cli(
+    run = dask_project.start_cli(
         "--lines",
         os.devnull,
         "--pool",
         "dask",
         "--scheduler",
         address,
-        where=dask_project,
     )
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode in (0, 1)  # nothing to do needs no cluster
-    listing = TESTS / "bodies.py"
-    run = start_cli(
-        listing, "--pool", "dask", "--scheduler", address, where=dask_project
-    )
+    listing = ENGINE / "bodies.py"
+    run = dask_project.start_cli(listing, "--pool", "dask", "--scheduler", address)
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1
     assert f"cannot reach the Dask scheduler at {address}" in stderr
@@ -71,15 +74,14 @@ def test_an_unreachable_scheduler_is_reported(dask_project, start_cli):
 
 @pytest.mark.parametrize("pattern", ["map", "submit"])
 def test_the_command_line_on_a_local_cluster(
-    make_files, tmp_path, pattern, dask_project, start_cli
+    make_files, tmp_path, pattern, dask_project
 ):
     out = tmp_path / "results.jsonl"
     files = make_files("a", "bb", "fail", "dddd")
-    run = start_cli(
+    run = dask_project.start_cli(
         *files,
         *("--pool", "dask", "--workers", "2", "--pattern", pattern),
         *("--keep-going", "--output", out, "--no-progress"),
-        where=dask_project,
     )
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stderr
@@ -89,22 +91,22 @@ def test_the_command_line_on_a_local_cluster(
     assert "INFO" not in stderr and "distributed" not in stderr  # the default: WARNING
 
 
-def test_the_log_level_holds_for_dask_too(make_files, dask_project, start_cli):
+def test_the_log_level_holds_for_dask_too(make_files, dask_project):
     files = make_files("a", "bb")
     args = ("--pool", "dask", "--workers", "1", "--no-progress")
     for level in ("ERROR", "INFO"):
-        run = start_cli(*files, *args, "--log-level", level, where=dask_project)
+        run = dask_project.start_cli(*files, *args, "--log-level", level)
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
         shown = [line for line in stderr.splitlines() if ": distributed." in line]
         assert bool(shown) == (level == "INFO"), stderr
 
 
-def test_a_timed_out_item_is_tried_again_on_dask(tmp_path, dask_project, start_cli):
+def test_a_timed_out_item_is_tried_again_on_dask(tmp_path, dask_project):
     listing = tmp_path / "items.txt"
     listing.write_text(f"a\nonce hang {tmp_path}\nbb\n")
     args = ("--lines", listing, "--timeout", "2", "--retries", "2", "--no-progress")
-    run = start_cli(*args, "--pool", "dask", "--workers", "2", where=dask_project)
+    run = dask_project.start_cli(*args, "--pool", "dask", "--workers", "2")
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 0, stderr
     records = {r["index"]: r for r in map(json.loads, stdout.splitlines())}
@@ -116,11 +118,11 @@ def test_a_timed_out_item_is_tried_again_on_dask(tmp_path, dask_project, start_c
     wait_for(lambda: processes_in_session(run.pid) == [], what="the cluster to stop")
 
 
-def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, start_cli):
+def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project):
     out = tmp_path / "results.jsonl"
     files = make_files(*["sleep 0.5"] * 20)
-    run = start_cli(
-        *files, "--pool", "dask", "--workers", "2", "--output", out, where=dask_project
+    run = dask_project.start_cli(
+        *files, "--pool", "dask", "--workers", "2", "--output", out
     )
     wait_for(lambda: out.exists() and out.read_text().count("\n") >= 2)
     os.killpg(run.pid, signal.SIGINT)
@@ -133,7 +135,7 @@ def test_ctrl_c_stops_the_local_cluster(make_files, tmp_path, dask_project, star
 
     # --resume runs the rest, on Dask too, with the same bar.
     args = ("--pool", "dask", "--workers", "2", "--output", out, "--resume")
-    run = start_cli(*files, *args, where=dask_project, env={"TQDM_DISABLE": None})
+    run = dask_project.start_cli(*files, *args, env={"TQDM_DISABLE": None})
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 0, stderr
     assert f"running {20 - finished} items" in stderr
@@ -195,7 +197,7 @@ def separate_cluster(project, importable: bool):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if importable:
-        env["PYTHONPATH"] = os.pathsep.join([str(project), str(TESTS)])
+        env["PYTHONPATH"] = os.pathsep.join([str(project), str(ENGINE)])
     commands = [
         ["distributed.cli.dask_scheduler", "--host", host, "--port", port],
         ["distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1"],
@@ -205,7 +207,7 @@ def separate_cluster(project, importable: bool):
             [sys.executable, "-m", *command, "--no-dashboard"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            cwd=TESTS.anchor,
+            cwd=ENGINE.anchor,
             env=env,
         )
         for command in commands
@@ -219,11 +221,11 @@ def separate_cluster(project, importable: bool):
 
 
 def test_the_command_line_against_a_separate_scheduler(
-    make_files, tmp_path, dask_project, start_cli
+    make_files, tmp_path, dask_project
 ):
     with separate_cluster(dask_project, importable=True) as address:
         out = tmp_path / "results.jsonl"
-        run = start_cli(
+        run = dask_project.start_cli(
             *make_files("a", "bb", "ccc"),
             *(
                 "--pool",
@@ -234,7 +236,6 @@ def test_the_command_line_against_a_separate_scheduler(
                 out,
                 "--no-progress",
             ),
-            where=dask_project,
         )
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
@@ -245,25 +246,21 @@ def test_the_command_line_against_a_separate_scheduler(
         }
         assert results == {0: 1, 1: 2, 2: 3}
         # Dask's own environment variable names the cluster just as well.
-        run = start_cli(
+        run = dask_project.start_cli(
             *make_files("dddd"),
             *("--pool", "dask", "--no-progress"),
             env={"DASK_SCHEDULER_ADDRESS": address},
-            where=dask_project,
         )
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
         assert json.loads(stdout)["result"] == 4
 
 
-def test_a_cluster_that_cannot_import_the_project_says_so(
-    make_files, dask_project, start_cli
-):
+def test_a_cluster_that_cannot_import_the_project_says_so(make_files, dask_project):
     with separate_cluster(dask_project, importable=False) as address:
-        run = start_cli(
+        run = dask_project.start_cli(
             *make_files("a"),
             *("--pool", "dask", "--scheduler", address, "--no-progress"),
-            where=dask_project,
         )
         stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stderr
@@ -276,18 +273,17 @@ def lines_file(tmp_path, *texts):
     return listing
 
 
-def test_long_runs_on_a_local_cluster(tmp_path, dask_project, start_cli):
+def test_long_runs_on_a_local_cluster(tmp_path, dask_project):
     # A hung item times out and the run goes on; a flaky one is tried again and
     # succeeds; setup() runs in the workers.
     folder, marks = tmp_path / "flaky", tmp_path / "setup"
     folder.mkdir()
     marks.mkdir()
     listing = lines_file(tmp_path, f"flaky {folder}", "hang", *["bb"] * 12)
-    run = start_cli(
+    run = dask_project.start_cli(
         *("--lines", listing, "--pool", "dask", "--workers", "2", "--no-progress"),
         *("--timeout", "3", "--retries", "2", "--keep-going"),
         env={"PFOR_SETUP_DIR": str(marks)},
-        where=dask_project,
     )
     stdout, stderr = run.communicate(timeout=180)
     assert run.returncode == 1, stderr  # the hung item failed
@@ -332,13 +328,10 @@ def test_each_thread_of_a_dask_worker_has_its_own_connection(
     assert bodies  # imported here: the workers import it by name
 
 
-def test_commands_run_on_a_dask_worker_can_be_interrupted(
-    tmp_path, dask_project, start_cli
-):
+def test_commands_run_on_a_dask_worker_can_be_interrupted(tmp_path, dask_project):
     listing = lines_file(tmp_path, "child sigign")
-    run = start_cli(
+    run = dask_project.start_cli(
         "--lines", listing, "--pool", "dask", "--workers", "1", "--no-progress",
-        where=dask_project,
     )  # fmt: skip
     stdout, stderr = run.communicate(timeout=180)
     assert run.returncode == 0, stderr
