@@ -38,7 +38,9 @@ PATTERN = "{{ cookiecutter.pattern }}"
 # Seconds an item may run before it is stopped and recorded as failed (None: no
 # limit). How many more times an item is tried when it fails with one of RETRY_ON:
 # errors that usually go away (a network hiccup), not ones that will not (a
-# missing file, a bug). Retries wait 0.5 s, 1 s, 2 s... and other items go on.
+# missing file, a bug). An error that wraps one counts too: urlopen's URLError
+# for a refused connection, a library's error raised "from" a ConnectionError.
+# Retries wait 0.5 s, 1 s, 2 s... and other items go on.
 TIMEOUT = None
 RETRIES = 0
 RETRY_ON = (TimeoutError, ConnectionError)

@@ -174,8 +174,33 @@ def failure_of(item, exc: BaseException, retry_on=()) -> Failure:
         item=describe(item),
         error=f"{type(exc).__name__}: {exc}",
         traceback=traceback_of(exc),
-        retryable=isinstance(exc, retry_on),
+        retryable=wraps_one_of(exc, retry_on),
     )
+
+
+# How many errors deep wraps_one_of looks.
+WRAPPED_DEPTH = 4
+
+
+def wraps_one_of(exc: BaseException, kinds: tuple) -> bool:
+    """Whether exc, or an error it wraps, is one of `kinds`: urllib's URLError
+    keeps the OSError it wraps in `reason` (a refused connection is a
+    ConnectionError there), and other libraries chain theirs in __cause__ or
+    __context__. WRAPPED_DEPTH levels deep, each error looked at once."""
+    seen: set[int] = set()
+    todo: list[tuple[BaseException, int]] = [(exc, 0)]
+    while todo:
+        error, depth = todo.pop()
+        if id(error) in seen or depth > WRAPPED_DEPTH:
+            continue
+        seen.add(id(error))
+        if isinstance(error, kinds):
+            return True
+        wrapped = getattr(error, "reason", None), error.__cause__, error.__context__
+        for inner in wrapped:
+            if isinstance(inner, BaseException):
+                todo.append((inner, depth + 1))
+    return False
 
 
 def traceback_of(exc: BaseException) -> str:
