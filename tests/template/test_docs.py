@@ -189,7 +189,9 @@ def test_the_samples_for_your_items_give_what_the_page_says(tmp_path, monkeypatc
         for word in ("csv.DictReader", "sqlite3", "urlopen")
     )
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "rows.csv").write_text("id,url\n7,https://example.org/a\n")
+    # As Excel's "CSV UTF-8" saves it: a byte-order mark first, CRLF line ends.
+    rows = "\ufeffid,url\r\n7,https://example.org/a\r\n"
+    (tmp_path / "rows.csv").write_bytes(rows.encode("utf-8"))
     with sqlite3.connect("jobs.db") as db:
         db.execute("CREATE TABLE jobs (id INTEGER, done INTEGER)")
         db.executemany("INSERT INTO jobs VALUES (?, ?)", [(1, 0), (2, 1), (3, 0)])

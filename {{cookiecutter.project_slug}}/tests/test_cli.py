@@ -1,5 +1,6 @@
 """The command line, in this process, with the loop body of fake_tasks.py."""
 
+import codecs
 import dataclasses
 import datetime
 import decimal
@@ -113,6 +114,41 @@ def test_lines_from_standard_input(monkeypatch, capsys):
         (2, "3"),
         (3, "4"),
     ]
+
+
+# How Windows tools save a list: Notepad's "UTF-8 with BOM" and Excel's "CSV UTF-8"
+# put UTF-8's byte-order mark first; their "Unicode" is UTF-16 with its own.
+SAVED_ON_WINDOWS = {
+    "utf-8 with bom": codecs.BOM_UTF8 + b"SKU-1001\r\nSKU-1002\r\n",
+    "utf-16 le": codecs.BOM_UTF16_LE + "SKU-1001\r\nSKU-1002\r\n".encode("utf-16-le"),
+    "utf-16 be": codecs.BOM_UTF16_BE + "SKU-1001\r\nSKU-1002\r\n".encode("utf-16-be"),
+}
+
+
+@pytest.mark.parametrize("saved_as", SAVED_ON_WINDOWS)
+def test_lines_saved_on_windows_are_read_as_written(tmp_path, capsys, saved_as):
+    listing = tmp_path / "skus.txt"
+    listing.write_bytes(SAVED_ON_WINDOWS[saved_as])
+    assert cli("--lines", listing, "--pool", "thread") == 0
+    found = records(capsys.readouterr().out)
+    assert sorted(record["item"] for record in found) == ["SKU-1001", "SKU-1002"]
+
+
+def test_a_byte_order_mark_on_standard_input_is_dropped(monkeypatch, capsys):
+    saved = codecs.BOM_UTF8 + b"SKU-1001\r\nSKU-1002\r\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(saved)))
+    assert cli("--lines", "-", "--pool", "thread") == 0
+    found = records(capsys.readouterr().out)
+    assert sorted(record["item"] for record in found) == ["SKU-1001", "SKU-1002"]
+
+
+def test_utf32_and_broken_utf16_are_named(tmp_path, capsys):
+    listing = tmp_path / "skus.txt"
+    listing.write_bytes(codecs.BOM_UTF32_LE + "SKU-1001\n".encode("utf-32-le"))
+    assert "UTF-32 text; convert it to UTF-8" in usage_error(capsys, "--lines", listing)
+    listing.write_bytes(codecs.BOM_UTF16_LE + "ok\n".encode("utf-16-le") + b"\x00\xd8")
+    err = usage_error(capsys, "--lines", listing)
+    assert "line 2: not valid UTF-16" in err and "iconv -f utf-16" in err
 
 
 def test_an_empty_lines_file_has_nothing_to_do(tmp_path, capsys):

@@ -109,8 +109,10 @@ def items():
     iterable. For example:
 
         return range(1_000)                                   # numbers
-        return csv.DictReader(open("rows.csv", newline=""))   # rows of a CSV, as dicts
         return [row[0] for row in connection.execute(query)]  # ids from a database
+        # Rows of a CSV, as dicts. "utf-8-sig" drops the byte-order mark that
+        # Excel writes first, which would stick to the first column's name.
+        return csv.DictReader(open("rows.csv", newline="", encoding="utf-8-sig"))
 
     Items travel to worker processes by pickling: plain data (numbers, strings,
     paths, tuples, dicts) works; open files and connections do not.

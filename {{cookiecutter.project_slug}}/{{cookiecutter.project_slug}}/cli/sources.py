@@ -4,6 +4,8 @@ or tasks.items()."""
 from __future__ import annotations
 
 import argparse
+import codecs
+import io
 import os
 import stat
 import sys
@@ -81,7 +83,10 @@ def is_regular(path: str) -> bool:
 
 def read_lines(path: str) -> list[str]:
     """The non-empty lines of a file (`-`: standard input), spaces around each
-    one dropped. A line that is not UTF-8 raises InputError naming it."""
+    one dropped. UTF-8, with or without the byte-order mark that Windows tools
+    write first (Notepad's "UTF-8 with BOM", Excel's "CSV UTF-8"), or UTF-16 with
+    its byte-order mark (Notepad's and Excel's "Unicode"). A line that cannot be
+    decoded raises InputError naming it."""
     if path == "-":
         return decode_lines(sys.stdin.buffer, "standard input")
     if os.path.isdir(path):
@@ -99,8 +104,20 @@ def read_lines(path: str) -> list[str]:
 
 
 def decode_lines(stream, name: str) -> list[str]:
+    if not hasattr(stream, "peek"):  # a stream of bytes of the tests' own
+        stream = io.BufferedReader(stream)
+    start = stream.peek(4)[:4]
+    if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise InputError(
+            f"{name}: UTF-32 text; convert it to UTF-8, for example with "
+            "iconv -f utf-32 -t utf-8"
+        )
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return decode_utf16_lines(stream, name)
     lines = []
     for number, raw in enumerate(stream, 1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)  # not part of the first item
         try:
             line = raw.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
@@ -111,6 +128,26 @@ def decode_lines(stream, name: str) -> list[str]:
             ) from None
         if line:
             lines.append(line)
+    return lines
+
+
+def decode_utf16_lines(stream, name: str) -> list[str]:
+    """The lines of UTF-16 text that starts with its byte-order mark."""
+    text = io.TextIOWrapper(stream, encoding="utf-16", newline=None)
+    lines, number = [], 0
+    try:
+        for line in text:
+            number += 1
+            if line.strip():
+                lines.append(line.strip())
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{name}, line {number + 1}: not valid UTF-16 (it starts with UTF-16's "
+            "byte-order mark); save it as UTF-8, or convert it with "
+            "iconv -f utf-16 -t utf-8"
+        ) from None
+    finally:
+        text.detach()  # the stream is its opener's to close
     return lines
 
 
