@@ -5,6 +5,7 @@ outside it and names no file of the command line; and no module changes another
 module's globals (an optional part registers what it adds through a function)."""
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -154,3 +155,18 @@ def readme_tree(text: str) -> set[str]:
 def test_the_template_readme_tree_is_a_default_render(render):
     project = render()
     assert readme_tree((TEMPLATE / "README.md").read_text()) == project.files()
+
+
+def test_the_readme_shows_the_prompts_as_they_are(render):
+    """Each choice of cookiecutter.json is in the README's transcript word for word,
+    and the README says how long the script of layout=script is."""
+    readme = (TEMPLATE / "README.md").read_text()
+    prompts = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__prompts__"]
+    for key, prompt in prompts.items():
+        if isinstance(prompt, dict):
+            choices = [label for name, label in prompt.items() if name != "__prompt__"]
+            for number, label in enumerate(choices, 1):
+                assert f"    {number} - {label}\n" in readme, (key, label)
+    script = render(layout="script").script
+    lines = len(script.read_text().splitlines())
+    assert f"`parallel_loop.py` ({lines} lines, read top to bottom)" in readme

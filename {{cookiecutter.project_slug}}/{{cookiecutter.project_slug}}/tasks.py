@@ -21,8 +21,10 @@ import time
 {% endif -%}
 from pathlib import Path
 
-# "process" for CPU-bound work (computing), "thread" for I/O-bound work (waiting on
-# the network, a disk, a database or a subprocess).
+# "process" for work that computes: parsing, transforming, compressing, even of
+# local files (reading a local file is quick; what you do with it is computing).
+# "thread" for work that waits: on the network, a database, a subprocess or a slow
+# remote disk. Not sure? The command line's bench measures both on your items.
 POOL = "{{ cookiecutter.pool }}"
 
 # How many items run at once. None means half the CPUs this process may use
