@@ -112,10 +112,10 @@ def test_bench_says_when_a_sample_is_too_short(project, make_files, capsys):
 def test_bench_advises_from_a_short_sample_and_asks_for_more(project, bench, capsys):
     # As measured on 400 quick items (sha256 of files) on free-threaded 3.14t.
     rows = [
-        ("serial", 1, 0.120, 0.004, 0),
-        ("thread", 2, 0.0706, 0.003, 0),
-        ("process", 1, 0.150, 0.010, 0),
-        ("process", 2, 0.095, 0.010, 0),
+        bench.Timing("serial", 1, 0.120, 0.004, 0),
+        bench.Timing("thread", 2, 0.0706, 0.003, 0),
+        bench.Timing("process", 1, 0.150, 0.010, 0),
+        bench.Timing("process", 2, 0.095, 0.010, 0),
     ]
     assert bench.recommend(rows, 400) == 0
     out = capsys.readouterr().out
@@ -123,14 +123,19 @@ def test_bench_advises_from_a_short_sample_and_asks_for_more(project, bench, cap
     assert "1.58x to 1.83x over the repeats" in out
     suggested = int(out.split("--sample ")[1].split(")")[0])
     assert suggested > 400  # more than was timed: 0.2 s of serial work at least
-    rows[0] = ("serial", 1, 1.2, 0.01, 0)  # a sample long enough, a clear result
-    rows[1] = ("thread", 2, 0.706, 0.01, 0)
+    rows[0] = bench.Timing(
+        "serial", 1, 1.2, 0.01, 0
+    )  # a sample long enough, a clear result
+    rows[1] = bench.Timing("thread", 2, 0.706, 0.01, 0)
     bench.recommend(rows, 400)
     assert "uncertain" not in capsys.readouterr().out
     # As measured on 3.14t beside two busy loops: a speedup, but all over the place.
-    rows[0] = ("serial", 1, 3.154, 0.940, 0)
-    rows[1] = ("thread", 2, 1.444, 0.664, 0)
-    rows[2:] = [("process", 1, 5.800, 1.733, 0), ("process", 2, 3.756, 1.092, 0)]
+    rows[0] = bench.Timing("serial", 1, 3.154, 0.940, 0)
+    rows[1] = bench.Timing("thread", 2, 1.444, 0.664, 0)
+    rows[2:] = [
+        bench.Timing("process", 1, 5.800, 1.733, 0),
+        bench.Timing("process", 2, 3.756, 1.092, 0),
+    ]
     bench.recommend(rows, 16)
     out = capsys.readouterr().out
     assert "uncertain: the repeats varied from 1.05x to 5.25x" in out
@@ -152,9 +157,9 @@ def test_bench_on_free_threaded_python_says_threads_compute(
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
     # Pretend threads won: as they would for CPU-bound work without the GIL.
     rows = [
-        ("serial", 1, 1.0, 0.0, 0),
-        ("thread", 2, 0.5, 0.0, 0),
-        ("process", 2, 0.6, 0.0, 0),
+        bench.Timing("serial", 1, 1.0, 0.0, 0),
+        bench.Timing("thread", 2, 0.5, 0.0, 0),
+        bench.Timing("process", 2, 0.6, 0.0, 0),
     ]
     assert bench.recommend(rows, 20) == 0
     out = capsys.readouterr().out

@@ -157,14 +157,16 @@ def test_the_bench_sample_is_what_bench_prints_for_its_figures(project, monkeypa
         for language, code in blocks(DOCS / "workers.md")
         if language == "text" and code.startswith("pool     workers")
     ]
+    monkeypatch.syspath_prepend(project)
+    from parallel_loop.cli import bench
+
     rows = []
     for line in sample.splitlines()[1:]:
         if not line.strip() or line.startswith("note:"):
             break
         pool, workers, median, spread, *_ = line.split()
-        rows.append((pool, int(workers), float(median[:-1]), float(spread[:-1]), 0))
-    monkeypatch.syspath_prepend(project)
-    from parallel_loop.cli import bench
+        figures = (float(median[:-1]), float(spread[:-1]), 0)
+        rows.append(bench.Timing(pool, int(workers), *figures))
 
     monkeypatch.setattr(bench, "default_max_workers", lambda: 1)  # 2 CPUs
     monkeypatch.setattr(bench, "gil_enabled", lambda: True)
