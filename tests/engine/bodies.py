@@ -63,6 +63,13 @@ def process_item(item):
         raise ValueError(f"cannot process {item}")
     if text == "exit":
         os._exit(3)
+    if text == "segfault":  # what a C extension does with a bad pointer
+        import ctypes
+
+        ctypes.string_at(0)
+    if text.startswith("wait to be killed "):  # "... DIR": its pid in DIR/pid
+        Path(text.split()[-1], "pid").write_text(str(os.getpid()))
+        time.sleep(120)
     if text == "sys.exit":
         sys.exit(3)
     if text == "print":

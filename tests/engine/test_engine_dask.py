@@ -36,14 +36,34 @@ def exit_always(x):
     os._exit(1)
 
 
-def test_workers_that_keep_dying_are_reported(dask_pool):
-    from dask_loop.parallel import PoolError, run_map
+def exit_on_odd(x):
+    if x % 2:
+        os._exit(1)
+    return x
 
+
+def test_an_item_that_kills_its_dask_worker_fails_alone(dask_pool):
+    # Dask runs a task whose worker died on other workers, then raises
+    # KilledWorker: the batch is sent again item by item, and the item alone
+    # in its batch that still kills its worker fails with WorkerCrashed.
+    import dask
+    from dask_loop.parallel import Failure, ItemError, run_map
+
+    options = {"max_workers": 2, "progress": False}
     with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         dask_pool.open_executor(2, None) as executor,
-        pytest.raises(PoolError, match="a worker process died"),
     ):
-        run_map(exit_always, range(4), pool=executor, max_workers=2, progress=False)
+        outcomes = run_map(exit_on_odd, range(6), pool=executor, keep_going=True,
+                           **options)  # fmt: skip
+        assert outcomes[0::2] == [0, 2, 4]
+        for crashed in outcomes[1::2]:
+            assert isinstance(crashed, Failure)
+            assert crashed.error == (
+                "WorkerCrashed: its worker died while running it (KilledWorker)"
+            )
+        with pytest.raises(ItemError, match="WorkerCrashed"):
+            run_map(exit_always, range(4), pool=executor, **options)
 
 
 def free_port():

@@ -375,3 +375,32 @@ def test_workers_are_recycled_on_each_python(project, python, venv):
     and fork refuses it): workers replaced after 5 items, every item run once."""
     stdout = call_with_bodies(project, venv, RECYCLING_CALL, "recycling")
     assert stdout == "forkserver 40 True\nfork 40 True\n"
+
+
+CRASH_CALL = """
+import bodies
+from parallel_loop._engine import executors
+from parallel_loop.parallel import Failure, run_map
+
+if __name__ == "__main__":
+    items = ["a"] * 100 + ["exit", "segfault", "exit"] + ["bb"] * 100
+    for method in ("forkserver", "spawn", "fork"):
+        executors.START_METHOD = method
+        outcomes = run_map(bodies.process_item, items, max_workers=2, progress=False,
+                           keep_going=True)
+        crashed = [i for i, o in enumerate(outcomes) if isinstance(o, Failure)]
+        fine = [o for o in outcomes if not isinstance(o, Failure)]
+        print(method, crashed, fine == [1] * 100 + [2] * 100)
+"""
+
+
+def test_an_item_that_crashes_its_worker_fails_alone_on_each_python(
+    project, python, venv
+):
+    """tests/engine/test_crashes.py, on each Python: an item whose worker process
+    dies (os._exit, a segfault) fails alone, and the others run on new workers."""
+    stdout = call_with_bodies(project, venv, CRASH_CALL, "crashes")
+    lines = [
+        f"{method} [100, 101, 102] True" for method in ("forkserver", "spawn", "fork")
+    ]
+    assert stdout.splitlines() == lines

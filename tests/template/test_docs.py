@@ -277,3 +277,21 @@ def test_a_piped_sample_prints_what_the_page_shows(project, line, shown):
     assert sorted(record["index"] for record in records) == list(range(len(records)))
     if shown is not None:  # the same lines; their order is the order items finished
         assert sorted(done.stdout.splitlines()) == sorted(shown.splitlines())
+
+
+def test_the_dead_worker_sample_prints_what_the_page_shows(project, tmp_path):
+    """pitfalls.md's worker that dies under item 3: that item fails alone."""
+    found = blocks(DOCS / "pitfalls.md")
+    (number,) = [n for n, (_, code) in enumerate(found) if "crash_on_three" in code]
+    script = tmp_path / "sample.py"
+    script.write_text(found[number][1])
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert found[number + 1][0] == "text"
+    assert done.stdout == found[number + 1][1]

@@ -14,6 +14,7 @@ from {{ cookiecutter.project_slug }}.parallel import (
     Failure,
     ItemError,
     PoolError,
+    WorkerCrashed,
     default_max_workers,
     run_map,
     run_serial,
@@ -303,20 +304,22 @@ def indexed_exit_on_5(index, x):
     return exit_on_5(x)
 
 
-def test_a_dead_worker_is_reported_and_earlier_results_kept(pattern):
+def test_an_item_that_kills_its_worker_is_that_items_failure(pattern):
+    # os._exit, a segfault or the out-of-memory killer end the worker process
+    # under one item: that item fails, and the run stops there, naming it ...
     seen = {}
     func = exit_on_5 if pattern == "map" else indexed_exit_on_5
-    with pytest.raises(PoolError, match="worker process died") as caught:
-        run(
-            pattern,
-            func,
-            range(10),
-            pool="process",
-            max_workers=1,
-            on_result=seen.__setitem__,
-        )
-    assert "#5" in str(caught.value)  # names the unfinished items
-    assert seen == {i: i for i in range(5)}  # the results before it were delivered
+    options = {"pool": "process", "max_workers": 1, "on_result": seen.__setitem__}
+    with pytest.raises(ItemError, match="WorkerCrashed") as caught:
+        run(pattern, func, range(10), **options)
+    assert caught.value.failure.index == 5
+    assert "exited with code 3" in caught.value.failure.error
+    assert {i: seen[i] for i in range(5)} == {i: i for i in range(5)}  # kept
+    # ... or, with keep_going, the others run on new workers.
+    results = run(pattern, func, range(10), keep_going=True, **options)
+    assert isinstance(results[5], Failure)
+    assert results[5].error.startswith(WorkerCrashed.__name__)
+    assert results[:5] + results[6:] == [0, 1, 2, 3, 4, 6, 7, 8, 9]
 
 
 def test_default_max_workers_is_half_the_usable_cpus(monkeypatch):

@@ -13,7 +13,9 @@ waiting. You may also pass an executor of your own (a cluster's, say).
 
 Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
-and the others run on. help(run_map) lists every option.
+and the others run on. So does an item whose worker process dies under it (a
+segfault, os._exit, the out-of-memory killer): it fails with WorkerCrashed, and the
+rest of its batch runs again on new workers. help(run_map) lists every option.
 
 open_pool() gives the engine's batch pool. It has an executor's map() and
 submit(), and adds what a bare executor lacks: items travel in batches that adapt
@@ -41,6 +43,7 @@ from ._engine import (
     ItemTimeout,
     PoolError,
     SetupError,
+    WorkerCrashed,
     batches_of,
     call_each,
     default_max_workers,
@@ -58,6 +61,7 @@ __all__ = [
     "ItemError",
     "ItemTimeout",
     "PoolError",
+    "WorkerCrashed",
     "default_max_workers",
     "reusable_pool",
     "run_map",

@@ -42,7 +42,9 @@ PATTERN = "{{ cookiecutter.pattern }}"
 # errors that usually go away (a network hiccup), not ones that will not (a
 # missing file, a bug). An error that wraps one counts too: urlopen's URLError
 # for a refused connection, a library's error raised "from" a ConnectionError.
-# Retries wait 0.5 s, 1 s, 2 s... and other items go on.
+# Retries wait 0.5 s, 1 s, 2 s... and other items go on. An item whose worker
+# process died under it (a segfault in a C library, the out-of-memory killer)
+# fails with parallel.WorkerCrashed: add that to RETRY_ON to try it again too.
 TIMEOUT = None
 RETRIES = 0
 RETRY_ON = (TimeoutError, ConnectionError)

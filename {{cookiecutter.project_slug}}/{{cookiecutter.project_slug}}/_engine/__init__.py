@@ -14,9 +14,10 @@ This folder is the engine. Everything outside it imports only the names below
     timeouts, on_result, and the    queue        BatchDone back
     results in input order
   Workers  (workers.py): notices    <--(3)--- the running file: the item a
-    deaths, ends stuck workers,     mmap         worker process runs, and since
-    replaces and shuts down the                  when (timed runs)
-    executor; signals each          ---(4)--> the worker process's process group:
+    deaths and names the item of    mmap         worker process runs, and since
+    a dead worker, ends stuck                    when
+    ones, replaces and shuts down
+    the executor; signals each      ---(4)--> the worker process's process group:
     worker's process group          killpg       what its loop body started
   WorkerLogs  (executors.py): a     <--(5)--- a QueueHandler on the root logger
     listener thread re-logs here    log queue    (worker_start.py)
@@ -31,10 +32,11 @@ Who writes and who reads each channel:
 (2) the executor's result queue: call_batch returns a BatchDone (or SetupFailed);
     the executor resolves the batch's future; Pool.wait_for_batches reads it.
 (3) <notes>/running/<pid>: call_batch writes it before and after each item, in a
-    worker process's main thread; Workers.end_stuck reads it, without the worker's
-    help, and kills a worker STUCK_GRACE past its item's timeout, leaving a note
-    <notes>/<index> that Workers.take_stuck_notes reads. The folder lives for one
-    timed run on processes (executors.timeout_notes), never in the working directory.
+    worker process's main thread; the main process reads it without the worker's
+    help. Workers.crashes names the item of a worker that died under it;
+    Workers.end_stuck kills a worker STUCK_GRACE past its item's timeout, leaving
+    a note <notes>/<index> that Workers.take_stuck_notes reads. The folder lives
+    for one run on processes (executors.run_notes), never in the working directory.
 (4) process groups: each worker process leads its own (worker_start.py);
     Workers.stop_now and end_groups signal them, end_worker signals one.
 (5) the log queue: each worker process's QueueHandler writes log records; the
@@ -51,7 +53,10 @@ The actors:
   at most LONGEST_WAIT at a time, so Ctrl-C is seen; and it settles each finished
   batch in Outcomes, in this thread: on_result runs here, retries are scheduled
   here, and items that ran past their timeout on a thread or a cluster are
-  recorded here (a thread cannot be stopped: its item is abandoned).
+  recorded here (a thread cannot be stopped: its item is abandoned). When a worker
+  process dies, the executor breaks and fails every batch in flight: the Pool
+  fails the item the dead worker ran (WorkerCrashed), replaces the executor and
+  sends the rest again (Pool.recover).
 - The executor: a ProcessPoolExecutor or a thread pool made by executors.py, or
   an executor of yours (a cluster's), which the run leaves running. Its own
   manager thread moves calls and results for processes.
@@ -99,6 +104,7 @@ from .resources import TEARDOWN_FAILURES, set_up, tear_down, worker_resource
 from .worker_calls import (
     Failure,
     ItemTimeout,
+    WorkerCrashed,
     call_each,
     current_index,
     describe,
@@ -118,6 +124,7 @@ __all__ = [
     "Pool",
     "PoolError",
     "SetupError",
+    "WorkerCrashed",
     "add_dead_worker_error",
     "batches_of",
     "call_each",

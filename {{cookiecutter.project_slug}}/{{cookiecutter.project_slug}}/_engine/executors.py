@@ -111,7 +111,7 @@ def open_pool(
     check_limits(pool, max_items_per_worker, max_worker_memory_mb)
     limits = limits_of(max_items_per_worker, max_worker_memory_mb)
     outcomes = Outcomes(keep_going, on_result, retries, tuple(retry_on))
-    with timeout_notes(timeout, pool) as notes:
+    with run_notes(pool) as notes:
         settings = Settings(timeout, tuple(retry_on), setup, teardown, limits, notes)
         if isinstance(pool, Executor):
             count = workers_of(pool, max_workers)
@@ -157,12 +157,13 @@ def new_workers(pool: str, count: int, settings: Settings):
 
 
 @contextmanager
-def timeout_notes(timeout, pool):
-    """A timed run on processes gets a folder (its path is yielded; "" for other
-    runs) for the running file of each worker process and the notes of stuck
-    items (Workers.end_stuck); removed after the run."""
+def run_notes(pool):
+    """A run on processes gets a folder (its path is yielded; "" for other runs)
+    for the running file of each worker process (which names the item of a worker
+    that dies) and the notes of stuck items (Workers.end_stuck); removed after the
+    run."""
     on_processes = pool == "process" or isinstance(pool, ProcessPoolExecutor)
-    notes = tempfile.mkdtemp(prefix="timeouts-") if timeout and on_processes else ""
+    notes = tempfile.mkdtemp(prefix="pfor-run-") if on_processes else ""
     try:
         yield notes
     finally:

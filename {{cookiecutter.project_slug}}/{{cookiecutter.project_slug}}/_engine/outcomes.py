@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .errors import ItemError, SetupError
-from .worker_calls import BatchDone, Failure, ItemTimeout, SetupFailed, describe
+from .worker_calls import BatchDone, Failure, SetupFailed, describe
 
 # Items that fail with these exceptions are tried again by default (retries=N):
 # they are usually transient. A missing file or a bad value is not.
@@ -58,7 +58,7 @@ class Outcomes:
         self.keep_going = keep_going
         self.on_result = on_result
         self.retries = retries
-        self.retry_timeouts = issubclass(ItemTimeout, tuple(retry_on))
+        self.retry_on = tuple(retry_on)
         self.keep_results = True
         self.unfinished: dict[int, list] = {}  # first index -> items, not handled yet
         self.finished: dict[int, list] = {}  # first index -> outcomes, to hand out
@@ -186,21 +186,23 @@ class Outcomes:
             retry = heapq.heappop(self.retry_queue)
             yield retry.item_index, retry.item
 
-    def time_out(self, index: int, error: str) -> None:
-        """Records that item #index timed out where this thread saw it (a thread, a
-        cluster, a worker process ended for it): tried again like any other
-        ItemTimeout, if retry_on takes it and attempts are left."""
+    def fail(self, index: int, kind: type[Exception], error: str) -> None:
+        """Records that item #index, sent alone, failed where this thread saw it:
+        it timed out on a thread or a cluster (ItemTimeout), or its worker died
+        under it (WorkerCrashed). Tried again like any other failure of that kind,
+        if retry_on takes it and attempts are left."""
         item = self.unfinished[index][0]
-        failure = Failure(describe(item), f"ItemTimeout: {error}", "")
-        failure.retryable = self.retry_timeouts
+        error = f"{kind.__name__}: {error}"
+        retryable = issubclass(kind, self.retry_on)
+        failure = Failure(describe(item), error, "", retryable=retryable)
         if self.settle(index, [failure], [0]) is not None and not self.keep_going:
             raise ItemError(failure)
 
-    def time_out_alone(self, index: int, item, error: str) -> None:
-        """Records that item #index, alone of its batch, timed out (its worker was
-        ended for it): the rest of its batch is sent again."""
+    def fail_alone(self, index: int, item, kind: type[Exception], error: str) -> None:
+        """Records that item #index of a batch failed (fail); the Pool sends the
+        rest of its batch again."""
         self.unfinished[index] = [item]
-        self.time_out(index, error)
+        self.fail(index, kind, error)
 
     def ready(self):
         """Yields the batches of outcomes that can be handed out in input order."""

@@ -12,10 +12,12 @@ from typing import NamedTuple
 
 from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from .ctrl_c import ctrl_c_held
-from .errors import check_picklable, pool_errors
+from .errors import check_picklable, is_dead_worker_error, pool_errors
 from .outcomes import Outcomes
 from .worker_calls import (
+    ItemTimeout,
     Settings,
+    WorkerCrashed,
     call_batch,
     call_each,
     in_worker,
@@ -27,6 +29,10 @@ from .workers import Workers
 # free-threaded Python: its locks spin before they sleep, and a signal that comes
 # during the spin does not wake them (seen on 3.14t).
 LONGEST_WAIT = 0.5
+# An executor that breaks with no item to blame (a worker killed between items, or
+# while it started) is replaced and its batches sent again this many times a run
+# at most: a worker that dies each time it starts must not loop for ever.
+BLAMELESS_BREAKS = 3
 
 
 class Call(NamedTuple):
@@ -52,6 +58,7 @@ class Pool:
         self.sent_at: dict[Future, float] = {}  # when (timeouts on a cluster)
         self.call: Call | None = None  # the run's loop body: to send items again
         self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
+        self.blameless_breaks = 0  # see BLAMELESS_BREAKS
 
     # --- The executor's interface ------------------------------------------------
 
@@ -118,10 +125,20 @@ class Pool:
         if not self.in_flight and not self.workers.are_threads():
             check_picklable(func, self.workers.fork())  # say early
         self.outcomes.sent(first, batch)
-        with pool_errors(self.outcomes.describe_unfinished):
-            future = self.workers.submit(
-                in_worker, self.settings, call_batch, func, first, batch, numbered
-            )
+        args = (self.settings, call_batch, func, first, batch, numbered)
+        try:
+            future = self.workers.submit(in_worker, *args)
+        except BrokenExecutor as broken:
+            if not self.workers.are_processes():
+                with pool_errors(self.outcomes.describe_unfinished):
+                    raise
+            # It broke since this thread last looked: this batch is lost with
+            # those in flight, and recovered with them.
+            self.handle(set(), lost={first: broken})
+            return
+        except Exception:
+            with pool_errors(self.outcomes.describe_unfinished):
+                raise
         self.in_flight[future] = first
         self.sent_at[future] = time.monotonic()
 
@@ -169,53 +186,90 @@ class Pool:
             with ctrl_c_held():
                 self.let_go.clear()
 
-    def handle(self, futures) -> None:
+    def handle(self, futures, lost: dict[int, Exception] | None = None) -> None:
         """Hands the outcomes of finished batches to on_result, in this thread,
-        before raising what stops the run: nothing that finished is lost."""
-        futures = set(futures)
-        if futures and self.settings.notes and executor_broke(futures):
+        before raising what stops the run: nothing that finished is lost. `lost`:
+        batches that could not be sent (first index -> the error)."""
+        futures, lost = set(futures), dict(lost or {})
+        if self.settings.notes and (lost or executor_broke(futures)):
             futures |= wait(self.in_flight).done  # all of them fail with it
         self.let_go.extend(futures)
-        done, broken, lost = [], None, []
+        done = []
         for future in futures:
             first = self.in_flight.pop(future)
             self.sent_at.pop(future, None)
             try:
                 done.append(future.result())
             except Exception as exc:  # the pool's problem: items' are outcomes
-                broken = broken or exc
-                lost.append(first)
+                lost[first] = exc
         self.outcomes.settle_batches(done)
         for batch in done:  # after: a setup failure is no batch
             self.sizes.record(len(batch.outcomes), batch.seconds)
-        if broken is not None and not self.resend_around_stuck(lost):
-            with pool_errors(self.outcomes.describe_unfinished):
-                raise broken
+        if lost:
+            self.recover(lost)
 
     # --- What the workers' troubles mean for the items -------------------------------
 
-    def resend_around_stuck(self, lost: list[int]) -> bool:
-        """A worker process was ended for an item stuck past its timeout, and the
-        executor broke with it (Workers.end_stuck): that item is recorded as timed
-        out, a new executor starts, and the other items in flight are sent again.
-        False when no worker was ended for a stuck item: the break is the pool's."""
+    def recover(self, lost: dict[int, Exception]) -> None:
+        """Batches came back with an error of the pool rather than outcomes (the
+        first index of each -> its error). A worker that died takes only the item
+        it ran: that item fails with WorkerCrashed (or ItemTimeout, where this
+        process ended it for being stuck), and the rest of the batches are sent
+        again, to a new executor where the old one broke. Anything else stops the
+        run with a PoolError that says what to do."""
+        error = next(iter(lost.values()))
+        if not all(is_dead_worker_error(exc) for exc in lost.values()):
+            with pool_errors(self.outcomes.describe_unfinished):
+                raise error
+        if self.workers.are_processes():
+            self.recover_from_a_break(lost, error)
+        else:  # a cluster's worker died: the cluster replaced it
+            for first in sorted(lost):
+                self.resend_one_by_one(first, lost[first])
+
+    def recover_from_a_break(self, lost: dict[int, Exception], error) -> None:
+        """A process pool of ours broke: its workers that died under an item, or
+        were ended here for a stuck one, name their items (Workers.crashes,
+        Workers.take_stuck_notes); the others ran innocent ones."""
         stuck = self.workers.take_stuck_notes()
-        if not stuck:
-            return False
+        timeout = self.settings.timeout or 0
+        failed: dict[int, tuple[type[Exception], str]] = {
+            index: (
+                ItemTimeout,
+                f"timed out after {timeout:g} s (stuck where Python could not "
+                "interrupt it: its worker process was replaced)",
+            )
+            for index in stuck
+        }
+        for crash in self.workers.crashes():
+            failed.setdefault(crash.item_index, (WorkerCrashed, crash.how))
+        if not failed:
+            self.blameless_breaks += 1
+        if not self.workers.renewable() or self.blameless_breaks > BLAMELESS_BREAKS:
+            with pool_errors(self.outcomes.describe_unfinished, failed):
+                raise error
         self.workers.replace()
-        error = (
-            f"timed out after {self.settings.timeout:g} s (stuck where Python "
-            "could not interrupt it: its worker process was replaced)"
-        )
         for first in sorted(lost):
             items = self.outcomes.take_unfinished(first)
             start = first  # the first item of the batch not yet sent again
-            for index in [i for i in stuck if first <= i < first + len(items)]:
+            for index in sorted(i for i in failed if first <= i < first + len(items)):
                 self.send_again(start, items[start - first : index - first])
-                self.outcomes.time_out_alone(index, items[index - first], error)
+                kind, why = failed[index]
+                self.outcomes.fail_alone(index, items[index - first], kind, why)
                 start = index + 1
             self.send_again(start, items[start - first :])
-        return True
+
+    def resend_one_by_one(self, first: int, error: Exception) -> None:
+        """A cluster's worker died under a batch: an item alone in its batch fails
+        with WorkerCrashed; a batch of several is sent again item by item, to find
+        the one that kills its worker (the cluster tried each batch a few times)."""
+        items = self.outcomes.take_unfinished(first)
+        if len(items) == 1:
+            why = f"its worker died while running it ({type(error).__name__})"
+            self.outcomes.fail_alone(first, items[0], WorkerCrashed, why)
+            return
+        for index, item in enumerate(items, first):
+            self.send_again(index, [item])
 
     def abandon_late_items(self) -> None:
         """On a thread pool or a cluster: an item past its timeout is recorded as
@@ -236,7 +290,7 @@ class Pool:
             self.sent_at.pop(future, None)
             future.cancel()
             self.workers.leave_late_threads()
-            self.outcomes.time_out(first, f"timed out after {timeout:g} s")
+            self.outcomes.fail(first, ItemTimeout, f"timed out after {timeout:g} s")
         if late:
             self.move_queued_batches()
 

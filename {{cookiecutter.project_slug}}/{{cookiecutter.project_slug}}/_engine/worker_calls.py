@@ -7,12 +7,14 @@
     call_each    what run_submit submits: func(index, item) for each item
 (worker_start.py starts each worker process: signals, logs, its parent.)
 
-A per-item timeout is enforced inside worker processes: a watch thread sends
-SIGALRM to an item that runs too long, which interrupts a sleep, a socket wait or
-pure Python code. An item stuck where Python cannot interrupt it (a C call, which
-may hold the GIL and so stop the watch thread too) is ended from the main process,
-which reads the item each worker process runs, and when it started, in a small
-file that the worker maps (its running file), without the worker's help.
+Each worker process writes the item it runs, and when it started, in a small file
+that it maps (its running file), which the main process reads without the
+worker's help: to name the item of a worker that died, and to end a worker whose
+item is stuck past its timeout. A per-item timeout is enforced inside worker
+processes: a watch thread sends SIGALRM to an item that runs too long, which
+interrupts a sleep, a socket wait or pure Python code. An item stuck where Python
+cannot interrupt it (a C call, which may hold the GIL and so stop the watch thread
+too) is ended from the main process.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ RUNNING: dict[int, Running] = {}  # thread id -> what that thread runs
 WATCHED_RUN: int | None = None  # the run whose timeout this process's watch enforces
 
 # A worker process's running file: the index of its item (-1: none) and the item's
-# monotonic start, in a file it maps (timed runs on processes only).
+# monotonic start, in a file it maps (runs on a process pool of ours).
 RUNNING_FILE = struct.Struct("qd")
 running_file: mmap.mmap | None = None
 
@@ -97,6 +99,13 @@ class Failure:
 class ItemTimeout(TimeoutError):
     """An item ran longer than the timeout. A TimeoutError, so that the default
     RETRY_ON tries it again."""
+
+
+class WorkerCrashed(Exception):
+    """The worker process that ran an item died under it: the loop body crashed
+    the interpreter (a segfault in a C extension, os._exit), or something killed
+    the worker (the out-of-memory killer's SIGKILL). Add it to RETRY_ON to try
+    such an item again."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,8 @@ class WorkerRun(threading.local):
         """setup() here, and in a worker process the timeout watch, for a new run."""
         self.settings = settings
         if threading.current_thread() is threading.main_thread():
-            watch_the_time(settings)  # a worker process, maybe shared with a run before
+            open_running_file(settings)  # a worker process, maybe shared with a run
+            watch_the_time(settings)
         try:
             set_up(settings.setup, settings.teardown)
         except BaseException as exc:
@@ -247,7 +257,7 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
             continue
         try:
             try:
-                if timed:
+                if timed or running_file is not None:
                     now = time.monotonic()
                     if running_file is not None:
                         RUNNING_FILE.pack_into(running_file, 0, index, now)
@@ -304,21 +314,27 @@ def starts_of_running_items() -> dict[int, float]:
 # --- Timeouts in worker processes ------------------------------------------------
 
 
-def watch_the_time(settings: Settings) -> None:
-    """Starts the thread that stops items that run too long in this process, and
-    opens its running file for the main process (which gives it a folder)."""
-    global WATCHED_RUN, running_file
-    WATCHED_RUN = settings.run  # a watch thread of an earlier run stops
+def open_running_file(settings: Settings) -> None:
+    """Opens this worker process's running file, in the folder the main process
+    gave the run (never elsewhere: the working directory stays clean)."""
+    global running_file
     running_file = None
+    if not settings.notes:
+        return
+    path = running_file_path(settings.notes, os.getpid())
+    path.parent.mkdir(exist_ok=True)
+    with path.open("w+b") as file:
+        file.write(RUNNING_FILE.pack(-1, 0.0))
+        file.flush()
+        running_file = mmap.mmap(file.fileno(), RUNNING_FILE.size)
+
+
+def watch_the_time(settings: Settings) -> None:
+    """Starts the thread that stops items that run too long in this process."""
+    global WATCHED_RUN
+    WATCHED_RUN = settings.run  # a watch thread of an earlier run stops
     if not settings.timeout:
         return
-    if settings.notes:  # never elsewhere: the working directory stays clean
-        path = running_file_path(settings.notes, os.getpid())
-        path.parent.mkdir(exist_ok=True)
-        with path.open("w+b") as file:
-            file.write(RUNNING_FILE.pack(-1, 0.0))
-            file.flush()
-            running_file = mmap.mmap(file.fileno(), RUNNING_FILE.size)
     if not hasattr(signal, "SIGALRM"):  # Windows: the main process ends late items
         return
     signal.signal(signal.SIGALRM, raise_timeout)

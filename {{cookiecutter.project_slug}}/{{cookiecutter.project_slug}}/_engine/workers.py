@@ -17,6 +17,7 @@ import signal
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from . import cpython
 from .ctrl_c import ctrl_c_held
@@ -31,6 +32,13 @@ DEAD_WORKER_GRACE = 2.0
 STUCK_GRACE = 2.0
 
 
+class Crash(NamedTuple):
+    """An item whose worker process died under it, and how that worker ended."""
+
+    item_index: int
+    how: str
+
+
 class Workers:
     """The executor a Pool runs on and the workers behind it. `renew` makes a new
     executor like it (None: an executor of yours, never replaced nor shut down)."""
@@ -40,6 +48,8 @@ class Workers:
         self.settings = settings
         self.renew = renew
         self.groups: set[int] = set()  # worker processes' groups: see note_groups
+        self.processes: dict[int, object] = {}  # pid -> worker process of executor
+        self.ended_here: set[int] = set()  # pids ended for a stuck item
         self.death_seen_at: float | None = None  # of a worker the executor missed
         self.late_threads = False  # a thread runs on past its item's timeout
 
@@ -66,8 +76,11 @@ class Workers:
 
     def note_groups(self) -> None:
         """Remembers the worker processes, whose process groups are ended after the
-        run (end_groups): shutdown forgets them, and a dead one is gone."""
-        self.groups.update(p.pid for p in cpython.worker_processes(self.executor))
+        run (end_groups), and whose deaths crashes() explains: shutdown forgets
+        them, and a dead one is gone from the executor."""
+        for process in cpython.worker_processes(self.executor):
+            self.processes[process.pid] = process
+            self.groups.add(process.pid)
 
     def end_groups(self) -> None:
         """After the executor: SIGKILL to what is left of its workers' process groups
@@ -109,6 +122,7 @@ class Workers:
             if running.item_index >= 0 and late > STUCK_GRACE:
                 Path(notes, str(running.item_index)).touch()
                 end_worker(process, getattr(signal, "SIGKILL", None))
+                self.ended_here.add(process.pid)
                 self.groups.discard(process.pid)  # ended: the run may go on long
 
     def take_stuck_notes(self) -> list[int]:
@@ -119,6 +133,31 @@ class Workers:
         for note in notes:
             note.unlink()
         return sorted(int(note.name) for note in notes)
+
+    def crashes(self) -> list[Crash]:
+        """The items whose worker processes died under them, once the executor
+        broke: a worker that ended on its own or was killed, while its running
+        file named an item. Not one that the executor or this process ended with
+        SIGTERM as the executor broke (it was running an item of its own, and is
+        innocent), nor one ended here for a stuck item."""
+        if not self.settings.notes:
+            return []
+        # The executor's own thread ends and joins every worker of a broken pool.
+        # An exit code is read once, from a pipe where forkserver is the start
+        # method: a second reader at the same time would read nothing (and 255).
+        manager = cpython.manager_thread(self.executor)
+        if manager is not None:
+            manager.join(timeout=10)
+        innocent = (None, -getattr(signal, "SIGTERM", 15))
+        found = []
+        for pid, process in self.processes.items():
+            code = process.exitcode  # type: ignore[attr-defined]
+            if code in innocent or pid in self.ended_here:
+                continue
+            running = read_running_file(running_file_path(self.settings.notes, pid))
+            if running.item_index >= 0:
+                found.append(Crash(running.item_index, how_it_ended(code)))
+        return found
 
     # --- Threads held by late items ----------------------------------------------
 
@@ -149,10 +188,22 @@ class Workers:
 
     # --- Replacing and ending them -------------------------------------------------
 
+    def renewable(self) -> bool:
+        """Whether this is an executor the run made, which it can replace."""
+        return self.renew is not None
+
     def replace(self) -> None:
-        """A new executor for one that broke (a stuck worker was ended)."""
+        """A new executor for one that broke (a worker died, or was ended for a
+        stuck item)."""
+        self.note_groups()
         stop_now(self.executor)
+        self.forget_processes()
         self.executor = self.renew()
+
+    def forget_processes(self) -> None:
+        """The workers of an executor that is gone are no longer this run's."""
+        self.processes.clear()
+        self.ended_here.clear()
 
     def recycle(self) -> None:
         """A new executor for one whose workers are spent, once nothing is in
@@ -160,6 +211,7 @@ class Workers:
         self.note_groups()
         self.executor.shutdown(wait=True)
         self.end_groups()
+        self.forget_processes()
         self.executor = self.renew()
 
     def shut_down(self, count: int) -> None:
@@ -222,6 +274,20 @@ def own_group(pid: int) -> bool:
         return hasattr(os, "getpgid") and os.getpgid(pid) == pid
     except ProcessLookupError:
         return False
+
+
+def how_it_ended(code: int) -> str:
+    """How a worker process ended, from its exit code, for WorkerCrashed."""
+    if code >= 0:
+        return f"its worker process exited with code {code} while running it"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    why = ""
+    if -code == getattr(signal, "SIGKILL", 9):
+        why = " (possibly out of memory: the kernel's OOM killer sends SIGKILL)"
+    return f"its worker process was killed by {name} while running it{why}"
 
 
 def a_worker_died_unseen(executor: Executor) -> bool:
