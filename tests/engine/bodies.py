@@ -131,6 +131,10 @@ def process_item(item):
         return os.environ.get(text.split()[1])
     if text == "pid":
         return os.getpid()
+    if text == "engine file":  # where the engine this worker runs was imported from
+        return sys.modules[
+            os.environ["PFOR_PACKAGE"] + "._engine.worker_calls"
+        ].__file__
     if text == "watches":
         return watches_left()
     if text == "data":

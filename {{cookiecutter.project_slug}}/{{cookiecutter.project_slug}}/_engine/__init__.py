@@ -82,6 +82,9 @@ Where the engine works around CPython, and why:
 - concurrent.futures joins every pool thread at exit (bpo-39812 made them
   non-daemon): after Ctrl-C, cpython.let_threads_go lets a blocked thread of our
   DaemonThreadPool go, so the program can exit.
+- The forkserver preloads the engine only where it imports with this process's
+  sys.path (gh-117378, fixed in 3.12.8 and 3.13.1): before, it could preload
+  another, installed copy of the package (cpython.forkserver_ignores_sys_path).
 - Not fork by default (executors.process_context): it copies a process with the
   locks of its threads held, and Python 3.12 warns when a process with threads
   forks (gh-100228); 3.14 makes forkserver Linux's default (gh-84559).

@@ -110,6 +110,15 @@ def forks(executor: Executor) -> bool:
     return context is not None and context.get_start_method() == "fork"
 
 
+def forkserver_ignores_sys_path() -> bool:
+    """Before Python 3.12.8 and 3.13.1 the forkserver imported the modules it
+    preloads with a sys.path of its own, not this process's (gh-117378): it could
+    preload another copy of this package, an installed one, whose code the
+    workers would then run."""
+    version = sys.version_info[:3]
+    return version < (3, 12, 8) or (3, 13) <= version < (3, 13, 1)
+
+
 def starting_a_worker() -> bool:
     """This process is a worker process of the spawn or forkserver start method
     that still imports the main script (multiprocessing.spawn sets the flag)."""

@@ -45,8 +45,9 @@ def process_context():
     if context.get_start_method() == "forkserver":
         # The server imports these once; each worker forked from it then starts
         # with them loaded, instead of importing them again (tens of ms each).
-        ours = [f"{__package__}.worker_calls", f"{__package__}.worker_start"]
-        preload = ["__main__", "concurrent.futures.process", *ours]
+        preload = ["__main__", "concurrent.futures.process"]
+        if not cpython.forkserver_ignores_sys_path():
+            preload += [f"{__package__}.worker_calls", f"{__package__}.worker_start"]
         context.set_forkserver_preload(preload)
     return context
 
