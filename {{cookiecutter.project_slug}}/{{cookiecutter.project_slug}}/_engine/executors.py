@@ -21,6 +21,7 @@ from .errors import check_not_starting_a_worker
 from .outcomes import RETRY_ON, Outcomes
 from .pool import Pool
 from .recycling import check_limits, limits_of
+from .stops import stops_noted
 from .worker_calls import Settings
 from .worker_count import check_max_workers
 from .worker_start import start_process_worker
@@ -112,19 +113,19 @@ def open_pool(
     check_limits(pool, max_items_per_worker, max_worker_memory_mb)
     limits = limits_of(max_items_per_worker, max_worker_memory_mb)
     outcomes = Outcomes(keep_going, on_result, retries, tuple(retry_on))
-    with run_notes(pool) as notes:
+    with run_notes(pool) as notes, stops_noted(bool(timeout)) as stops:
         settings = Settings(timeout, tuple(retry_on), setup, teardown, limits, notes)
         if isinstance(pool, Executor):
             count = workers_of(pool, max_workers)
-            yield Pool(Workers(pool, settings), count, outcomes)
+            yield Pool(Workers(pool, settings, stops=stops), count, outcomes, stops)
         else:
             count = check_max_workers(max_workers)
-            with new_workers(pool, count, settings) as workers:
-                yield Pool(workers, count, outcomes)
+            with new_workers(pool, count, settings, stops) as workers:
+                yield Pool(workers, count, outcomes, stops)
 
 
 @contextmanager
-def new_workers(pool: str, count: int, settings: Settings):
+def new_workers(pool: str, count: int, settings: Settings, stops=None):
     """Workers on a new executor, shut down as the block ends, or ended at once on
     an error or Ctrl-C."""
     if pool == "process":
@@ -140,7 +141,7 @@ def new_workers(pool: str, count: int, settings: Settings):
                 with ctrl_c_held():
                     return make_executor(pool, count, logs)
 
-            workers = Workers(new_executor(), settings, renew=new_executor)
+            workers = Workers(new_executor(), settings, new_executor, stops)
         yield workers
     except BaseException:
         if workers is not None:

@@ -14,6 +14,7 @@ from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from .ctrl_c import ctrl_c_held
 from .errors import check_picklable, is_dead_worker_error, pool_errors
 from .outcomes import Outcomes
+from .stops import Stops
 from .worker_calls import (
     ItemTimeout,
     Settings,
@@ -21,7 +22,7 @@ from .worker_calls import (
     call_batch,
     call_each,
     in_worker,
-    starts_of_running_items,
+    running_items,
 )
 from .workers import Workers
 
@@ -48,8 +49,11 @@ class Pool:
     submit(call_each, ...) of the batches() it cuts. Outcomes are settled in this
     thread, as batches finish, while it waits (see Outcomes)."""
 
-    def __init__(self, workers: Workers, worker_count: int, outcomes: Outcomes):
+    def __init__(
+        self, workers: Workers, worker_count: int, outcomes: Outcomes, stops=None
+    ) -> None:
         self.workers = workers
+        self.stops: Stops = stops or Stops()  # this process's stops: not time run
         self.worker_count = worker_count
         self.settings: Settings = workers.settings
         self.outcomes = outcomes
@@ -59,6 +63,7 @@ class Pool:
         self.call: Call | None = None  # the run's loop body: to send items again
         self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
         self.blameless_breaks = 0  # see BLAMELESS_BREAKS
+        self.left_running: set[tuple[int, float]] = set()  # (thread, start): timed out
 
     # --- The executor's interface ------------------------------------------------
 
@@ -155,6 +160,7 @@ class Pool:
 
     def wait_a_little(self) -> None:
         """Waits for a batch (or a due retry or timeout); handles what finished."""
+        self.stops.awake()
         self.let_go_of_finished_futures()
         timeout: float | None = None
         if self.settings.timeout:  # late items to see, here or in worker processes
@@ -165,6 +171,7 @@ class Pool:
             self.wait_for_batches(LONGEST_WAIT if timeout is None else timeout)
         else:  # only retries to wait for
             time.sleep(timeout or 0.0)
+        self.stops.awake()
         self.abandon_late_items()
         self.workers.end_stuck()
         for index, item in self.outcomes.due_retries():
@@ -277,21 +284,30 @@ class Pool:
         timeout = self.settings.timeout
         if not timeout or self.workers.are_processes():
             return
-        now = time.monotonic()
-        if self.workers.are_threads():  # from when it started
-            started = starts_of_running_items()
-            late = [f for f, first in self.in_flight.items() if first in started]
-            late = [f for f in late if now - started[self.in_flight[f]] > timeout]
+        ran_for = self.stops.ran_for  # the time stops of this process took, left out
+        running = {
+            item.item_index: item
+            for item in running_items()  # an earlier try left running: not this one
+            if (item.thread, item.started) not in self.left_running
+        }
+        if self.workers.are_threads():  # from when its item started
+            late = [
+                future
+                for future, first in self.in_flight.items()
+                if first in running and ran_for(running[first].started) > timeout
+            ]
         else:  # on a cluster: from when it was sent
-            late = [f for f, at in self.sent_at.items() if now - at > timeout]
+            late = [f for f, at in self.sent_at.items() if ran_for(at) > timeout]
         self.let_go.extend(late)
         for future in late:
             first = self.in_flight.pop(future)
             self.sent_at.pop(future, None)
+            if first in running:
+                self.left_running.add((running[first].thread, running[first].started))
             future.cancel()
             self.workers.leave_late_threads()
             self.outcomes.fail(first, ItemTimeout, f"timed out after {timeout:g} s")
-        if late:
+        if self.left_running:  # a retry may wait behind threads held by late items
             self.move_queued_batches()
 
     def move_queued_batches(self) -> None:

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from .recycling import Limits, may_run_another
 from .resources import set_up
+from .stops import Stops
 
 
 class Running:
@@ -59,6 +60,18 @@ class Running:
 
 RUNNING: dict[int, Running] = {}  # thread id -> what that thread runs
 WATCHED_RUN: int | None = None  # the run whose timeout this process's watch enforces
+# A worker process's stops (worker_start.py notes each SIGCONT), left out of the
+# time its items ran.
+WORKER_STOPS = Stops()
+
+
+class RunningItem(NamedTuple):
+    """An item a thread of this process runs now, and since when."""
+
+    thread: int
+    item_index: int
+    started: float
+
 
 # A worker process's running file: the index of its item (-1: none) and the item's
 # monotonic start, in a file it maps (runs on a process pool of ours).
@@ -301,14 +314,14 @@ def current_index() -> int | None:
     return None if running is None else running.index
 
 
-def starts_of_running_items() -> dict[int, float]:
-    """{index: monotonic start} of the items this process's threads run now."""
-    starts = {}
-    for running in list(RUNNING.values()):
+def running_items() -> list[RunningItem]:
+    """The items this process's threads run now."""
+    found = []
+    for thread, running in list(RUNNING.items()):
         index, started = running.index, running.started  # index first: see Running
         if index is not None:
-            starts[index] = started
-    return starts
+            found.append(RunningItem(thread, index, started))
+    return found
 
 
 # --- Timeouts in worker processes ------------------------------------------------
@@ -349,7 +362,7 @@ def raise_timeout(signum, frame):
     timeout = THIS_WORKER.settings.timeout
     if running is None or running.index is None or not timeout:
         return
-    if time.monotonic() - running.started >= timeout:
+    if WORKER_STOPS.ran_for(running.started) >= timeout:
         raise ItemTimeout(f"timed out after {timeout:g} s")
 
 
@@ -358,14 +371,16 @@ def watch(main: int, settings: Settings) -> None:
     tick = min(0.05, timeout / 4)
     running = RUNNING.setdefault(main, Running())
     signalled = None
+    WORKER_STOPS.awake()
     while True:
         time.sleep(tick)
+        WORKER_STOPS.awake(slept=tick)  # a stop of this process is no item's time
         index, started = running.index, running.started  # index first: see Running
         if WATCHED_RUN != settings.run:  # set before a later run's items start
             return
         if index is None:
             continue
-        late = time.monotonic() - started - timeout
+        late = WORKER_STOPS.ran_for(started) - timeout
         if late < 0:
             continue
         if (index, started) != signalled:

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from .worker_calls import current_index
+from .worker_calls import WORKER_STOPS, current_index
 
 
 def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
@@ -31,6 +31,9 @@ def start_process_worker(log_queue, log_level: int, environment: dict) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # A forked worker inherits the main process's SIGTERM handler: just end.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Each stop of this process (SIGSTOP) is left out of its items' time.
+    if hasattr(signal, "SIGCONT"):
+        signal.signal(signal.SIGCONT, WORKER_STOPS.continued)
     # Log records go to the main process, which shows them (on every start method).
     handler = logging.handlers.QueueHandler(log_queue)
     handler.addFilter(add_item_index)

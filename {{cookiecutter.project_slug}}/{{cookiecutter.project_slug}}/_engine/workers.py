@@ -22,6 +22,7 @@ from typing import NamedTuple
 from . import cpython
 from .ctrl_c import ctrl_c_held
 from .resources import HOLDERS, tear_down_each_thread
+from .stops import Stops
 from .worker_calls import RUNNING, Settings, read_running_file, running_file_path
 
 # An executor notices a dead worker within milliseconds; one it has not noticed
@@ -43,10 +44,13 @@ class Workers:
     """The executor a Pool runs on and the workers behind it. `renew` makes a new
     executor like it (None: an executor of yours, never replaced nor shut down)."""
 
-    def __init__(self, executor: Executor, settings: Settings, renew=None) -> None:
+    def __init__(
+        self, executor: Executor, settings: Settings, renew=None, stops=None
+    ) -> None:
         self.executor = executor
         self.settings = settings
         self.renew = renew
+        self.stops: Stops = stops or Stops()  # this process's: see end_stuck
         self.groups: set[int] = set()  # worker processes' groups: see note_groups
         self.processes: dict[int, object] = {}  # pid -> worker process of executor
         self.ended_here: set[int] = set()  # pids ended for a stuck item
@@ -118,7 +122,8 @@ class Workers:
             return
         for process in cpython.worker_processes(self.executor):
             running = read_running_file(running_file_path(notes, process.pid))
-            late = time.monotonic() - running.started - timeout
+            # Less the time this process stood stopped: its workers may have too.
+            late = self.stops.ran_for(running.started) - timeout
             if running.item_index >= 0 and late > STUCK_GRACE:
                 Path(notes, str(running.item_index)).touch()
                 end_worker(process, getattr(signal, "SIGKILL", None))
