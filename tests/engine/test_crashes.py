@@ -106,3 +106,39 @@ def test_a_crash_is_retried_when_retry_on_names_it(project, tmp_path):
         "again",
         2,
     ]
+
+
+def test_run_submit_returns_every_result_when_a_crash_splits_a_batch(project):
+    # The batch around the crash comes back in pieces: each goes back into place.
+    import bodies
+    from parallel_loop.parallel import Failure, run_submit
+
+    items = ["a"] * 150 + ["exit"] + ["bb"] * 149  # batches grow: 150 is inside one
+    outcomes = run_submit(bodies.process_numbered_item, items, max_workers=2,
+                          keep_going=True, progress=False)  # fmt: skip
+    assert len(outcomes) == 300
+    assert isinstance(outcomes[150], Failure) and outcomes[150].index == 150
+    assert outcomes[150].error.startswith("WorkerCrashed")
+    assert outcomes[:150] == [1] * 150 and outcomes[151:] == [2] * 149
+
+
+def test_what_the_crashed_item_started_ends_as_its_worker_is_replaced(
+    start_cli, tmp_path
+):
+    # Not at the end of the run: the run goes on, and waits here until the
+    # commands that the crashed item left have ended.
+    from test_no_orphans import alive, tree_pids
+
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    ended = tmp_path / "ended"
+    listing = tmp_path / "items.txt"
+    listing.write_text(f"tree {folder} exit\nuntil {ended}\n")
+    run = start_cli("--lines", listing, "--workers", "1", "--keep-going")
+    pids = tree_pids(folder)
+    wait_for(lambda: not any(alive(pid) for pid in pids), what="the commands to end")
+    ended.touch()
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, stderr
+    assert "WorkerCrashed" in records(stdout)[0]["error"]
+    assert records(stdout)[1]["result"] == len(f"until {ended}")

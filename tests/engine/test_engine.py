@@ -210,7 +210,7 @@ def test_ctrl_c_while_work_is_sent_is_held_until_it_is_sent(parallel):
 
 def test_a_batch_that_finished_with_a_dead_worker_is_delivered(parallel):
     seen = {}
-    with pytest.raises(parallel.PoolError, match="a worker process died"):
+    with pytest.raises(parallel.PoolError, match="the pool broke"):
         parallel.run_map(
             bodies.process_item,
             ["a", "bb", "ccc"],
@@ -230,9 +230,12 @@ def test_a_dead_worker_is_reported_and_results_kept(
     run = start_cli_each_way(*files, "--workers", "1", "--output", out, "--no-progress")
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 1
-    assert "a worker process died" in stderr and "unfinished: items #1" in stderr
+    assert (
+        "item #1 (" in stderr and "WorkerCrashed: its worker process exited" in stderr
+    )
     assert "Traceback" not in stderr and "leaked" not in stderr
-    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [0]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in records] == [0, 1] and "error" in records[1]
     assert stdout == ""
     no_processes_left(run.pid)
 
@@ -564,7 +567,7 @@ def test_a_worker_that_died_halfway_through_a_result_is_reported(start_script):
     )
     stdout, stderr = run.communicate(timeout=60)  # it used to wait for good
     assert run.returncode == 1
-    assert "PoolError: a worker process died" in stderr
+    assert "item #0 (half) failed: WorkerCrashed" in stderr  # it killed its worker
     no_processes_left(run.pid)
 
 

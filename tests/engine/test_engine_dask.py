@@ -42,18 +42,20 @@ def exit_on_odd(x):
     return x
 
 
+def numbered_exit_on_odd(index, x):
+    return exit_on_odd(x)
+
+
 def test_an_item_that_kills_its_dask_worker_fails_alone(dask_pool):
-    # Dask runs a task whose worker died on other workers, then raises
-    # KilledWorker: the batch is sent again item by item, and the item alone
-    # in its batch that still kills its worker fails with WorkerCrashed.
-    import dask
-    from dask_loop.parallel import Failure, ItemError, run_map
+    # Dask runs a task whose worker died on other workers (three more times, by
+    # default), then raises KilledWorker: the batch is sent again item by item,
+    # and the item alone in its batch that still kills its worker fails with
+    # WorkerCrashed. (With fewer tries, a task merely queued on the dying workers
+    # would be given up on too.)
+    from dask_loop.parallel import Failure, ItemError, run_map, run_submit
 
     options = {"max_workers": 2, "progress": False}
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        dask_pool.open_executor(2, None) as executor,
-    ):
+    with dask_pool.open_executor(2, None) as executor:
         outcomes = run_map(exit_on_odd, range(6), pool=executor, keep_going=True,
                            **options)  # fmt: skip
         assert outcomes[0::2] == [0, 2, 4]
@@ -62,6 +64,10 @@ def test_an_item_that_kills_its_dask_worker_fails_alone(dask_pool):
             assert crashed.error == (
                 "WorkerCrashed: its worker died while running it (KilledWorker)"
             )
+        outcomes = run_submit(numbered_exit_on_odd, range(6), pool=executor,
+                              keep_going=True, **options)  # fmt: skip
+        assert outcomes[0::2] == [0, 2, 4]  # every result, in its place
+        assert all(isinstance(crashed, Failure) for crashed in outcomes[1::2])
         with pytest.raises(ItemError, match="WorkerCrashed"):
             run_map(exit_always, range(4), pool=executor, **options)
 

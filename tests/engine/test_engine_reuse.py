@@ -69,7 +69,7 @@ def test_a_reloaded_loop_body_runs_in_the_next_run(parallel, tmp_path, monkeypat
 def test_a_reusable_pool_whose_worker_died_says_so(parallel):
     with parallel.reusable_pool(max_workers=2) as workers:
         run_pids(parallel, pool=workers)
-        with pytest.raises(parallel.PoolError, match="a worker process died"):
+        with pytest.raises(parallel.PoolError, match="a worker process of your"):
             parallel.run_map(
                 bodies.process_item, ["exit"], pool=workers, progress=False
             )

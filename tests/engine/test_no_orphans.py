@@ -79,7 +79,7 @@ def test_nothing_the_loop_body_started_outlives_the_run(
 def test_a_worker_that_dies_takes_what_it_started(start_cli, tmp_path):
     run, folder, out = start_tree_run(start_cli, tmp_path, "tree {folder} exit", "a")
     stdout, stderr = run.communicate(timeout=120)
-    assert run.returncode == 1 and "a worker process died" in stderr, stderr
+    assert run.returncode == 1 and "WorkerCrashed" in stderr, stderr
     pids = tree_pids(folder)
     wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")
     assert not any(alive(pid) for pid in pids)

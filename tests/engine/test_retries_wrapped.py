@@ -127,6 +127,13 @@ def test_what_an_error_wraps_is_looked_at_a_few_levels_deep(project):
     assert wraps_one_of(chained(*deep), kinds)
     assert not wraps_one_of(chained(*deep, RuntimeError("one too many")), kinds)
     assert not wraps_one_of(chained(KeyError(), ValueError()), kinds)
+    try:  # `raise ... from None` hides what it was raised in: not retried
+        try:
+            raise ConnectionResetError
+        except ConnectionError:
+            raise ValueError("no such user") from None
+    except ValueError as hidden:
+        assert not wraps_one_of(hidden, kinds)
     looped = ValueError("a")
     looped.__context__ = RuntimeError("b")
     looped.__context__.__context__ = looped  # a cycle ends

@@ -231,9 +231,12 @@ def test_ctrl_c_and_a_killed_worker_on_each_python(
     )
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stderr
-    assert "a worker process died" in stderr and "unfinished: items #1" in stderr
+    assert (
+        "item #1 (" in stderr and "WorkerCrashed: its worker process exited" in stderr
+    )
     assert "Traceback" not in stderr and "leaked" not in stderr, stderr
-    assert [json.loads(line)["index"] for line in stdout.splitlines()] == [0]
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert [r["index"] for r in records] == [0, 1] and "error" in records[1]
     wait_for(lambda: processes_in_session(run.pid) == [], what="the processes to end")
 
 

@@ -108,24 +108,20 @@ def is_dead_worker_error(error: BaseException) -> bool:
 
 
 @contextmanager
-def pool_errors(unfinished, named=None):
+def pool_errors(unfinished):
     """Turns the errors of the pool itself into PoolErrors that say what to do.
 
     Items' own exceptions never get here (call_batch catches them in the worker),
-    so what does is a dead worker that could not be replaced (an executor of
-    yours, or one whose workers keep dying as they start), or work that failed on
-    its way to or from a worker process: almost always pickling. unfinished()
-    names the items affected; `named`, {index: (error class, why)}, the items
-    that the dead workers ran.
+    and the Pool recovers from a worker process that died (Pool.recover), so what
+    does is a pool that broke otherwise (a thread pool's initializer failed), or
+    work that failed on its way to or from a worker process: almost always
+    pickling. unfinished() names the items affected.
     """
     try:
         yield
-    except DEAD_WORKER_ERRORS:
-        named = sorted((named or {}).items())
-        ran = "".join(f"; item #{index}: {why}" for index, (_, why) in named)
+    except DEAD_WORKER_ERRORS as exc:
         raise PoolError(
-            "a worker process died (killed, out of memory, or the loop body "
-            f"called os._exit or crashed the interpreter){ran}; unfinished: "
+            f"the pool broke ({type(exc).__name__}: {exc}); unfinished: "
             f"{unfinished()}. Results finished so far are kept. Try fewer "
             "workers (--workers 1) if memory ran out, --serial to see the "
             "problem in this process, and --resume with --output to continue "

@@ -94,6 +94,20 @@ class Outcomes:
         """Outcomes go to on_result only (the command line writes them as they come)."""
         self.keep_results = False
 
+    def split(self, first: int, size: int, starts: list[int]) -> None:
+        """The batch of `size` items at `first` was lost, and comes back in pieces
+        that start at `starts` (an item that fails alone is a piece of one): each
+        piece goes back to where the batch belongs, as an item tried again does."""
+        if first in self.home:  # itself a piece of a batch, now cut smaller
+            home, offset = self.home.pop(first)
+            self.waiting[home].retries_to_come -= 1
+        else:
+            home, offset = first, 0
+            self.waiting[home] = WaitingBatch([None] * size)
+        for start in starts:
+            self.home[start] = Home(home, offset + start - first)
+            self.waiting[home].retries_to_come += 1
+
     def workers_replaced(self) -> None:
         """Spent workers were replaced (Pool.recycle_workers)."""
         self.workers_spent = False

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from .ctrl_c import ctrl_c_held
-from .errors import check_picklable, is_dead_worker_error, pool_errors
+from .errors import PoolError, check_picklable, is_dead_worker_error, pool_errors
 from .outcomes import Outcomes
 from .stops import Stops
 from .worker_calls import (
@@ -224,20 +224,24 @@ class Pool:
         process ended it for being stuck), and the rest of the batches are sent
         again, to a new executor where the old one broke. Anything else stops the
         run with a PoolError that says what to do."""
-        error = next(iter(lost.values()))
-        if not all(is_dead_worker_error(exc) for exc in lost.values()):
+        errors = list(lost.values())
+        other = [exc for exc in errors if not is_dead_worker_error(exc)]
+        # A broken executor of another kind (a thread pool whose initializer
+        # failed, an executor of yours) runs nothing more: no item to blame.
+        broken = [exc for exc in errors if isinstance(exc, BrokenExecutor)]
+        if other or (broken and not self.workers.are_processes()):
             with pool_errors(self.outcomes.describe_unfinished):
-                raise error
+                raise (other or broken)[0]
         if self.workers.are_processes():
-            self.recover_from_a_break(lost, error)
+            self.recover_from_a_break(lost, errors[0])
         else:  # a cluster's worker died: the cluster replaced it
             for first in sorted(lost):
                 self.resend_one_by_one(first, lost[first])
 
     def recover_from_a_break(self, lost: dict[int, Exception], error) -> None:
-        """A process pool of ours broke: its workers that died under an item, or
-        were ended here for a stuck one, name their items (Workers.crashes,
-        Workers.take_stuck_notes); the others ran innocent ones."""
+        """A process pool broke: its workers that died under an item, or were
+        ended here for a stuck one, name their items (Workers.crashes,
+        Workers.take_stuck_notes); the others ran innocent ones, which run again."""
         stuck = self.workers.take_stuck_notes()
         timeout = self.settings.timeout or 0
         failed: dict[int, tuple[type[Exception], str]] = {
@@ -252,19 +256,44 @@ class Pool:
             failed.setdefault(crash.item_index, (WorkerCrashed, crash.how))
         if not failed:
             self.blameless_breaks += 1
-        if not self.workers.renewable() or self.blameless_breaks > BLAMELESS_BREAKS:
-            with pool_errors(self.outcomes.describe_unfinished, failed):
-                raise error
+        if not self.workers.renewable():
+            raise PoolError(
+                f"a worker process of your executor died{describe_named(failed)}, "
+                "and a run cannot replace an executor it did not make: the "
+                "executor is broken now. Open a new one (a new reusable_pool) for "
+                f"the next run; unfinished: {self.outcomes.describe_unfinished()}"
+            ) from None
+        if self.blameless_breaks > BLAMELESS_BREAKS:
+            raise PoolError(
+                f"worker processes died {self.blameless_breaks} times while no item "
+                "was running (as they started, in setup(), or while they sent a "
+                "result back): see their messages above; unfinished: "
+                f"{self.outcomes.describe_unfinished()}"
+            ) from None
         self.workers.replace()
-        for first in sorted(lost):
+        self.outcomes.workers_replaced()  # the new workers are fresh
+        self.send_in_pieces(sorted(lost), failed)
+
+    def send_in_pieces(self, lost: list[int], failed: dict) -> None:
+        """Sends the items of lost batches again, each in pieces around the items
+        that `failed` names (index -> (error class, why)), which fail alone; every
+        piece, and every failed item, goes back to where its batch belongs."""
+        pieces = []
+        for first in lost:
             items = self.outcomes.take_unfinished(first)
-            start = first  # the first item of the batch not yet sent again
-            for index in sorted(i for i in failed if first <= i < first + len(items)):
-                self.send_again(start, items[start - first : index - first])
+            named = sorted(i for i in failed if first <= i < first + len(items))
+            start = first  # the first item of the batch not yet in a piece
+            for end in [*named, first + len(items)]:
+                if end > start:
+                    pieces.append((start, items[start - first : end - first]))
+                start = end + 1
+            starts = [s for s, _ in pieces if first <= s < first + len(items)]
+            self.outcomes.split(first, len(items), [*starts, *named])
+            for index in named:  # first: without keep_going, the run stops here
                 kind, why = failed[index]
                 self.outcomes.fail_alone(index, items[index - first], kind, why)
-                start = index + 1
-            self.send_again(start, items[start - first :])
+        for start, items in pieces:
+            self.send_again(start, items)
 
     def resend_one_by_one(self, first: int, error: Exception) -> None:
         """A cluster's worker died under a batch: an item alone in its batch fails
@@ -275,6 +304,7 @@ class Pool:
             why = f"its worker died while running it ({type(error).__name__})"
             self.outcomes.fail_alone(first, items[0], WorkerCrashed, why)
             return
+        self.outcomes.split(first, len(items), list(range(first, first + len(items))))
         for index, item in enumerate(items, first):
             self.send_again(index, [item])
 
@@ -333,6 +363,11 @@ class Pool:
             self.workers.end_stuck()  # a late item is stopped meanwhile too
         self.outcomes.workers_replaced()  # after: the batches back may say so too
         self.workers.recycle()
+
+
+def describe_named(failed: dict) -> str:
+    """Each item a dead worker ran, as "; item #3: its worker process ..."."""
+    return "".join(f"; item #{i}: {why}" for i, (_, why) in sorted(failed.items()))
 
 
 def executor_broke(futures) -> bool:

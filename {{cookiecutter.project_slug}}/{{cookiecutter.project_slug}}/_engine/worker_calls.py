@@ -209,7 +209,8 @@ def wraps_one_of(exc: BaseException, kinds: tuple) -> bool:
     """Whether exc, or an error it wraps, is one of `kinds`: urllib's URLError
     keeps the OSError it wraps in `reason` (a refused connection is a
     ConnectionError there), and other libraries chain theirs in __cause__ or
-    __context__. WRAPPED_DEPTH levels deep, each error looked at once."""
+    __context__ (not once `raise ... from None` hid it). WRAPPED_DEPTH levels
+    deep, each error looked at once."""
     seen: set[int] = set()
     todo: list[tuple[BaseException, int]] = [(exc, 0)]
     while todo:
@@ -219,7 +220,8 @@ def wraps_one_of(exc: BaseException, kinds: tuple) -> bool:
         seen.add(id(error))
         if isinstance(error, kinds):
             return True
-        wrapped = getattr(error, "reason", None), error.__cause__, error.__context__
+        context = None if error.__suppress_context__ else error.__context__
+        wrapped = getattr(error, "reason", None), error.__cause__, context
         for inner in wrapped:
             if isinstance(inner, BaseException):
                 todo.append((inner, depth + 1))

@@ -116,7 +116,7 @@ class Workers:
         """A worker process whose item is STUCK_GRACE past its timeout is stuck
         where its SIGALRM cannot reach (a C call; one that holds the GIL stops its
         watch thread too): ended from here, with a note naming the item, so the
-        executor breaks, and the Pool replaces it (Pool.resend_around_stuck)."""
+        executor breaks, and the Pool replaces it (Pool.recover)."""
         timeout, notes = self.settings.timeout, self.settings.notes
         if not (timeout and notes and self.are_processes()):
             return
@@ -132,7 +132,7 @@ class Workers:
 
     def take_stuck_notes(self) -> list[int]:
         """The indexes of the items whose workers end_stuck ended; the notes go."""
-        if not self.settings.notes or self.renew is None:
+        if not self.settings.notes:
             return []
         notes = [n for n in Path(self.settings.notes).iterdir() if n.is_file()]
         for note in notes:
@@ -202,6 +202,7 @@ class Workers:
         stuck item)."""
         self.note_groups()
         stop_now(self.executor)
+        self.end_groups()  # what its workers started: the dead one's too
         self.forget_processes()
         self.executor = self.renew()
 

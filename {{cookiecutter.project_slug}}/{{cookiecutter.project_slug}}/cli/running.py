@@ -162,8 +162,9 @@ class Run:
         return f"{done} of {len(self.todo)} items finished"
 
     def stopped_by_item(self, exc: ItemError) -> int:
-        print(f"item #{exc.failure.index} raised:", file=sys.stderr)
-        print(exc.failure.traceback.rstrip(), file=sys.stderr)
+        if exc.failure.traceback:  # none where its worker died under it
+            print(f"item #{exc.failure.index} raised:", file=sys.stderr)
+            print(exc.failure.traceback.rstrip(), file=sys.stderr)
         return self.say(
             f"error: {exc} (stopped after {self.count_written()}; --keep-going "
             "runs every item and lists all failures)",
