@@ -97,6 +97,7 @@ def test_the_defaults(render):
                 "_engine/pool",
                 "_engine/recycling",
                 "_engine/resources",
+                "_engine/stops",
                 "_engine/worker_calls",
                 "_engine/worker_count",
                 "_engine/worker_start",

@@ -15,7 +15,8 @@ Both return the results in input order. An item whose loop body raises stops the
 run with ItemError naming it; with keep_going=True its result is a Failure instead
 and the others run on. So does an item whose worker process dies under it (a
 segfault, os._exit, the out-of-memory killer): it fails with WorkerCrashed, and the
-rest of its batch runs again on new workers. help(run_map) lists every option.
+rest of its batch runs again on new workers (on a pool the run makes: an executor
+of yours cannot be replaced, and stops the run). help(run_map) lists every option.
 
 open_pool() gives the engine's batch pool. It has an executor's map() and
 submit(), and adds what a bare executor lacks: items travel in batches that adapt

@@ -1,14 +1,16 @@
 """How the two patterns of parallel.py run. You need not read this to use them.
 
 This folder is the engine. Everything outside it imports only the names below
-(__all__), and nothing in it knows the command line. Its actors and channels:
+(__all__), and it imports nothing from cli/ (a few of its messages still name
+command-line options: errors.py). Its actors and channels:
 
   the calling thread (main process)          each worker: a process or a thread
   ---------------------------------          -------------------------------------
   run_map / run_submit  (parallel.py)
   Pool  (pool.py): cuts batches,  ===(1)===> in_worker  (worker_calls.py): set
     sends them, a bounded number    call         up once per run: setup(), and
-    in flight; waits for them       queue        in a process the watch thread
+    in flight; waits for them       queue        in a process its running file
+                                                 and the timeout watch thread
   Outcomes  (outcomes.py): settles  <==(2)=== call_batch: the loop body on each
     each item's outcome: retries,   result       item, failures captured, and a
     timeouts, on_result, and the    queue        BatchDone back
@@ -29,10 +31,12 @@ Who writes and who reads each channel:
 (1) the executor's call queue: Pool.send, through Workers.submit, writes the run's
     Settings and a batch; the executor (its manager thread, for processes) hands
     each call to a free worker.
-(2) the executor's result queue: call_batch returns a BatchDone (or SetupFailed);
-    the executor resolves the batch's future; Pool.wait_for_batches reads it.
-(3) <notes>/running/<pid>: call_batch writes it before and after each item, in a
-    worker process's main thread; the main process reads it without the worker's
+(2) the executor's result queue: call_batch returns a BatchDone (in_worker a
+    SetupFailed instead); the executor resolves the batch's future;
+    Pool.wait_for_batches reads it.
+(3) <notes>/running/<pid>: open_running_file makes it as a worker process sets up
+    for a run, and call_batch writes it before and after each item, in the
+    worker's main thread; the main process reads it without the worker's
     help. Workers.crashes names the item of a worker that died under it;
     Workers.end_stuck kills a worker STUCK_GRACE past its item's timeout, leaving
     a note <notes>/<index> that Workers.take_stuck_notes reads. The folder lives
@@ -44,22 +48,27 @@ Who writes and who reads each channel:
 (6) the parent sentinel: the kernel closes it when the main process ends, however
     it ends; each worker process's watch thread (worker_start.exit_with) reads it.
 Within a process, RUNNING (worker_calls.py) holds what each thread runs: written
-by call_batch and running_item, read by the log filter, the SIGALRM handler and
-the timeout watch in a worker process, and by Pool.abandon_late_items on threads.
+by call_batch and running_item; read by the log filter and the SIGALRM handler
+(each for its own thread), by the timeout watch in a worker process, and on a
+thread pool by the main thread (Pool.abandon_late_items,
+Workers.threads_running_items).
 
 The actors:
 - The calling thread runs the Pool. It sends batches, BATCHES_IN_FLIGHT_PER_WORKER
   per worker, sized by BatchSizes (batches.py) from how long items take; it waits
-  at most LONGEST_WAIT at a time, so Ctrl-C is seen; and it settles each finished
+  for batches at most LONGEST_WAIT at a time, so Ctrl-C is seen (once an executor
+  broke, it waits for all of its batches to fail); and it settles each finished
   batch in Outcomes, in this thread: on_result runs here, retries are scheduled
   here, and items that ran past their timeout on a thread or a cluster are
   recorded here (a thread cannot be stopped: its item is abandoned). When a worker
   process dies, the executor breaks and fails every batch in flight: the Pool
   fails the item the dead worker ran (WorkerCrashed), replaces the executor and
-  sends the rest again (Pool.recover).
+  sends the rest again (Pool.recover); items that had finished in a lost batch
+  run again.
 - The executor: a ProcessPoolExecutor or a thread pool made by executors.py, or
-  an executor of yours (a cluster's), which the run leaves running. Its own
-  manager thread moves calls and results for processes.
+  an executor of yours (a cluster's, reusable_pool's), which the run leaves
+  running: it cannot replace that one, so a worker of it that dies stops the run.
+  Its own manager thread moves calls and results for processes.
 - Each worker process starts with worker_start.start_process_worker: its own
   process group, Ctrl-C left to the main process, logs sent there, BLAS to one
   thread. For a timed run, its watch thread sends SIGALRM to an item past its
@@ -71,10 +80,11 @@ The actors:
 
 Where the engine works around CPython, and why:
 - A worker killed while it sends a result leaves half a message in the result
-  pipe, and the executor's manager thread waits for the rest for ever
-  (gh-107219): workers.end_workers closes the pipe once no worker is left.
-- A dead worker the executor has not noticed within DEAD_WORKER_GRACE is taken
-  as dead: Workers.look_for_an_unseen_death (the same hang, gh-107219).
+  pipe, and the executor's manager thread waits for the rest for ever (not filed
+  upstream as far as we know; gh-107219 is its cousin, a feeder thread stuck in
+  send_bytes): workers.end_workers closes the pipe once no worker is left, and
+  Workers.look_for_an_unseen_death takes a death the executor has not noticed
+  within DEAD_WORKER_GRACE as one.
 - Ctrl-C, SIGTERM and SIGHUP are held while an executor or a worker process is
   made (ctrl_c.py): an exception there leaves a process half started or a
   semaphore leaked, and a KeyboardInterrupt raised in an at-fork handler or a
@@ -93,7 +103,9 @@ Where the engine works around CPython, and why:
 - A lock wait with no end can miss a Ctrl-C on free-threaded Python (seen on
   3.14t, not yet filed upstream as far as we know): LONGEST_WAIT.
 - Every read of a private CPython attribute is in cpython.py, checked on each
-  Python by its missing().
+  Python by its missing(). (resources.py registers teardown() with
+  multiprocessing.util.Finalize, which multiprocessing documents nowhere but
+  uses for its own exit handlers.)
 """
 
 from .cpython import gil_enabled, pool_threads_waited_for

@@ -2,10 +2,11 @@
 
 A Pool sends batches and settles them; its Workers hold the executor and answer
 for the processes and threads behind it: what the loop bodies started (each
-worker process leads a process group), a worker that died where its executor did
-not notice, one stuck in C code past its timeout, threads held by items that run
-on past theirs, and the executor's replacement (a stuck worker broke it, its
-workers are spent, or its threads are all held) and its end.
+worker process leads a process group), the item of a worker that died, a worker
+that died where its executor did not notice, one stuck in C code past its
+timeout, threads held by items that run on past theirs, and the executor's
+replacement (a worker died or was ended for a stuck item, its workers are spent,
+or its threads are all held) and its end.
 """
 
 from __future__ import annotations
