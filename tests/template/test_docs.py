@@ -222,9 +222,8 @@ def test_the_samples_for_your_items_give_what_the_page_says(tmp_path, monkeypatc
     assert result == {"status": 200, "bytes": 1234}
 
 
-def test_the_logging_sample_names_the_worker_that_wrote_each_line(project, tmp_path):
-    (code,) = [code for language, code in blocks(DOCS / "pitfalls.md")
-               if language == "python" and "%(processName)s" in code]  # fmt: skip
+def run_sample(code: str, project, tmp_path) -> subprocess.CompletedProcess:
+    """A sample of the guide, run as a script of yours beside the project."""
     script = tmp_path / "sample.py"
     script.write_text(code)
     done = subprocess.run(
@@ -235,6 +234,13 @@ def test_the_logging_sample_names_the_worker_that_wrote_each_line(project, tmp_p
         timeout=180,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_the_logging_sample_names_the_worker_that_wrote_each_line(project, tmp_path):
+    (code,) = [code for language, code in blocks(DOCS / "pitfalls.md")
+               if language == "python" and "%(processName)s" in code]  # fmt: skip
+    done = run_sample(code, project, tmp_path)
     lines = done.stderr.splitlines()  # logging writes to stderr
     assert len(lines) == 2, done.stderr
     for line, item in zip(sorted(lines, key=len), ["a", "bb"], strict=True):
@@ -283,15 +289,6 @@ def test_the_dead_worker_sample_prints_what_the_page_shows(project, tmp_path):
     """pitfalls.md's worker that dies under item 3: that item fails alone."""
     found = blocks(DOCS / "pitfalls.md")
     (number,) = [n for n, (_, code) in enumerate(found) if "crash_on_three" in code]
-    script = tmp_path / "sample.py"
-    script.write_text(found[number][1])
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        env={**os.environ, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_sample(found[number][1], project, tmp_path)
     assert found[number + 1][0] == "text"
     assert done.stdout == found[number + 1][1]
