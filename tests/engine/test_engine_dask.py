@@ -32,44 +32,30 @@ def dask_pool(dask_project):
     return dask_pool
 
 
-def exit_always(x):
-    os._exit(1)
-
-
-def exit_on_odd(x):
-    if x % 2:
+def exit_on_one(index, x):
+    if x == 1:
         os._exit(1)
     return x
-
-
-def numbered_exit_on_odd(index, x):
-    return exit_on_odd(x)
 
 
 def test_an_item_that_kills_its_dask_worker_fails_alone(dask_pool):
     # Dask runs a task whose worker died on other workers (three more times, by
     # default), then raises KilledWorker: the batch is sent again item by item,
     # and the item alone in its batch that still kills its worker fails with
-    # WorkerCrashed. (With fewer tries, a task merely queued on the dying workers
-    # would be given up on too.)
-    from dask_loop.parallel import Failure, ItemError, run_map, run_submit
+    # WorkerCrashed, while the others come back into their places. One doomed
+    # item only: each costs four workers, and a local cluster whose workers die
+    # faster than its nannies restart them can be left with none (the run then
+    # waits for one: a limit of Dask's, said in scaling-out.md).
+    from dask_loop.parallel import Failure, run_submit
 
-    options = {"max_workers": 2, "progress": False}
+    options = {"max_workers": 2, "progress": False, "keep_going": True}
     with dask_pool.open_executor(2, None) as executor:
-        outcomes = run_map(exit_on_odd, range(6), pool=executor, keep_going=True,
-                           **options)  # fmt: skip
-        assert outcomes[0::2] == [0, 2, 4]
-        for crashed in outcomes[1::2]:
-            assert isinstance(crashed, Failure)
-            assert crashed.error == (
-                "WorkerCrashed: its worker died while running it (KilledWorker)"
-            )
-        outcomes = run_submit(numbered_exit_on_odd, range(6), pool=executor,
-                              keep_going=True, **options)  # fmt: skip
-        assert outcomes[0::2] == [0, 2, 4]  # every result, in its place
-        assert all(isinstance(crashed, Failure) for crashed in outcomes[1::2])
-        with pytest.raises(ItemError, match="WorkerCrashed"):
-            run_map(exit_always, [1], pool=executor, **options)
+        outcomes = run_submit(exit_on_one, range(4), pool=executor, **options)
+    assert [outcomes[0], *outcomes[2:]] == [0, 2, 3]  # every result, in its place
+    assert isinstance(outcomes[1], Failure)
+    assert outcomes[1].error == (
+        "WorkerCrashed: its worker died while running it (KilledWorker)"
+    )
 
 
 def free_port():
