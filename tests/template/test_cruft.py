@@ -27,6 +27,19 @@ def git(*args, cwd):
     )
 
 
+def new_repository(folder, message: str) -> None:
+    """Puts what a folder holds under git, in one commit."""
+    git("init", "-q", cwd=folder)
+    git("add", "-A", cwd=folder)
+    git("commit", "-q", "-m", message, cwd=folder)
+
+
+# What a copy of the template leaves out: git's folder, environments, caches.
+NOT_THE_TEMPLATE = shutil.ignore_patterns(
+    ".git", ".venv", "demo", "__pycache__", ".*_cache"
+)
+
+
 def cruft(*args, cwd):
     return run("-m", "cruft", *args, cwd=cwd, timeout=300)
 
@@ -35,11 +48,8 @@ def cruft(*args, cwd):
 def template_repo(tmp_path):
     """This template, as a git repository of its own."""
     repo = tmp_path / "template"
-    skip = shutil.ignore_patterns(".git", ".venv", "demo", "__pycache__", ".*_cache")
-    shutil.copytree(TEMPLATE, repo, ignore=skip)
-    git("init", "-q", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "template", cwd=repo)
+    shutil.copytree(TEMPLATE, repo, ignore=NOT_THE_TEMPLATE)
+    new_repository(repo, "template")
     return repo
 
 
@@ -66,9 +76,7 @@ def test_create_check_and_update_keep_local_edits(template_repo, tmp_path, confi
     tasks.write_text(
         read(tasks).replace("# Demo: a checksum", "# Our loop body: a checksum")
     )
-    git("init", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "-m", "our project", cwd=project)
+    new_repository(project, "our project")
     assert cruft("check", cwd=project).returncode == 0
 
     # The template improves.
@@ -100,9 +108,7 @@ def test_a_project_made_before_the_doors_updates_to_them(tmp_path, config_file):
     repo = tmp_path / "template"
     repo.mkdir()
     subprocess.run(["tar", "-x"], input=found.stdout, cwd=repo, check=True)
-    git("init", "-q", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "before the doors", cwd=repo)
+    new_repository(repo, "before the doors")
     options = ["--no-input", "--config-file", str(config_file)]
     out = ["--output-dir", str(tmp_path / "out")]
     done = cruft("create", str(repo), *options, *out, cwd=tmp_path)
@@ -114,16 +120,13 @@ def test_a_project_made_before_the_doors_updates_to_them(tmp_path, config_file):
     tasks.write_text(
         read(tasks).replace('f"demo item {number:02d}"', 'f"ours {number}"')
     )
-    git("init", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "-m", "our project", cwd=project)
+    new_repository(project, "our project")
 
     # The template takes the three doors.
-    skip = shutil.ignore_patterns(".git", ".venv", "demo", "__pycache__", ".*_cache")
     for path in repo.iterdir():
         if path.name != ".git":
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-    shutil.copytree(TEMPLATE, repo, ignore=skip, dirs_exist_ok=True)
+    shutil.copytree(TEMPLATE, repo, ignore=NOT_THE_TEMPLATE, dirs_exist_ok=True)
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "three doors", cwd=repo)
 
