@@ -59,15 +59,23 @@ class WorkerLogs:
 
     def __init__(self, context):
         self.queue = context.Queue()
-        self.listener = logging.handlers.QueueListener(self.queue, self)
+        # Its handler is not self: a cycle would keep the queue's locks for the
+        # garbage collector, whose finalizer may then run inside the resource
+        # tracker and warn of a leak (CPython before 3.13.7: gh-131788).
+        self.listener = logging.handlers.QueueListener(self.queue, ThisProcessLogging)
         self.listener.start()
-
-    def handle(self, record: logging.LogRecord) -> None:
-        logging.getLogger(record.name).handle(record)
 
     def close(self) -> None:
         self.listener.stop()
         self.queue.close()
+
+
+class ThisProcessLogging:
+    """The listener's handler: a worker's record goes to the logger of its name."""
+
+    @staticmethod
+    def handle(record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
 
 
 def make_executor(pool: str, max_workers: int, logs: WorkerLogs | None) -> Executor:

@@ -205,10 +205,14 @@ class Pool:
         for future in futures:
             first = self.in_flight.pop(future)
             self.sent_at.pop(future, None)
-            try:
+            # The pool's problem (items' are outcomes), read without raising it: a
+            # raised error's traceback holds this frame, which holds the futures,
+            # which hold the error, a cycle that would keep the executor's locks.
+            error = future.exception()
+            if error is None:
                 done.append(future.result())
-            except Exception as exc:  # the pool's problem: items' are outcomes
-                lost[first] = exc
+            else:
+                lost[first] = error
         self.outcomes.settle_batches(done)
         for batch in done:  # after: a setup failure is no batch
             self.sizes.record(len(batch.outcomes), batch.seconds)
