@@ -9,6 +9,7 @@ import json
 import os
 import random
 import re
+import shlex
 import sys
 import threading
 import uuid
@@ -277,21 +278,26 @@ def test_a_failing_item_stops_the_run_and_says_which(make_files, capsys, pool):
     assert "--keep-going" in err
 
 
-def test_keep_going_runs_everything_and_lists_failures(make_files, capsys, pool):
+def test_keep_going_says_each_failure_once_and_the_first_traceback(
+    make_files, capsys, pool
+):
     files = make_files("a", "fail", "c", "fail")
     assert cli(*files, "--pool", pool, "--keep-going") == 1
     out, err = capsys.readouterr()
     assert sorted(r["index"] for r in records(out) if "result" in r) == [0, 2]
     assert "done: 2 of 4 items" in err and "2 failed" in err
-    assert "item #1" in err and "item #3" in err
+    assert 'their lines on stdout have an "error"' in err
+    assert err.count("item #1 (") == 1 and err.count("item #3 (") == 1  # once each
+    assert err.count("Traceback") == 1 and err.count(" raised:\n") == 1  # the first's
+    assert "to run the failed items again" not in err  # no --output: nothing to go on
 
 
-def test_the_list_of_failures_is_capped(tmp_path, capsys):
+def test_every_traceback_at_log_level_debug(tmp_path, capsys):
     listing = tmp_path / "fails.txt"
-    listing.write_text("fail\n" * 25)
-    assert cli("--lines", listing, "--keep-going", "--pool", "thread") == 1
-    err = capsys.readouterr().err
-    assert err.count("\n  item #") == 20 and "... and 5 more" in err
+    listing.write_text("fail\n" * 5)
+    options = ["--keep-going", "--pool", "thread", "--log-level", "DEBUG"]
+    assert cli("--lines", listing, *options) == 1
+    assert capsys.readouterr().err.count("Traceback") == 5
 
 
 def test_workers_sets_how_many_items_run_at_once(tmp_path, capsys, monkeypatch):
@@ -308,20 +314,52 @@ def test_workers_sets_how_many_items_run_at_once(tmp_path, capsys, monkeypatch):
     assert "3 worker(s) (--workers)" in capsys.readouterr().err
 
 
-def test_output_then_resume_leaves_one_record_per_item(make_files, tmp_path, capsys):
+def test_resume_appends_and_the_last_line_of_each_index_is_its_outcome(
+    make_files, tmp_path, capsys
+):
     files = make_files("a", "fail", "c")
     out = tmp_path / "results.jsonl"
     assert cli(*files, "--keep-going", "--output", out) == 1
-    assert by_index(out.read_text())[0] == 1
+    before = out.read_bytes()
     files[1].write_text("fixed")
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    given = shlex.join(map(str, ["--no-progress", *files, "--keep-going"]))
+    given += f" --output {out}"
+    again = f"python -m {{ cookiecutter.project_slug }} {given} --resume"
+    assert f"to run the failed items again: {again}\n" in err
     assert cli(*files, "--output", out, "--resume") == 0
     stdout, err = capsys.readouterr()
     assert stdout == ""  # with --output, nothing on stdout
+    assert "running 1 items (2 of 3 done before)" in err
     assert "done: 1 of 1 items" in err  # only item #1 ran
-    lines = records(out.read_text())
-    assert sorted(r["index"] for r in lines) == [0, 1, 2]  # one record each
-    assert by_index(out.read_text()) == {0: 1, 1: 5, 2: 1}
+    after = out.read_bytes()
+    assert after.startswith(before)  # appended: nothing before it is rewritten
+    lines = records(after.decode()[len(before) :])
+    assert [(r["index"], r["result"]) for r in lines] == [(1, 5)]
+    assert by_index(out.read_text()) == {0: 1, 1: 5, 2: 1}  # the last line wins
+
+
+def test_an_interrupted_run_says_the_command_that_goes_on(
+    tmp_path, capsys, monkeypatch
+):
+    def ctrl_c_at_bb(item):
+        if item == "bb":
+            raise KeyboardInterrupt
+        return len(item)
+
+    monkeypatch.setattr(fake_tasks, "process_item", ctrl_c_at_bb)
+    listing, out = tmp_path / "items.txt", tmp_path / "out.jsonl"
+    listing.write_text("a\nbb\nccc\n")
+    assert cli("--lines", listing, "--serial", "--output", out) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted: 1 of 3 items finished; their results are in {out}" in err
+    given = shlex.join(map(str, ["--no-progress", "--lines", listing, "--serial"]))
+    go_on = f"python -m {{ cookiecutter.project_slug }} {given} --output {out} --resume"
+    assert err.endswith(f"to go on: {go_on}\n")
+    monkeypatch.setattr(fake_tasks, "process_item", len)
+    assert main(shlex.split(go_on)[3:], tasks=fake_tasks) == 0  # it does go on
+    assert "running 2 items (1 of 3 done before)" in capsys.readouterr().err
+    assert by_index(out.read_text()) == {0: 1, 1: 2, 2: 3}
 
 
 def test_an_existing_output_file_is_not_overwritten(make_files, tmp_path, capsys):
@@ -370,7 +408,8 @@ def test_an_output_file_in_a_walked_directory_is_not_an_item(tmp_path, capsys):
     out = tmp_path / "results.jsonl"
     assert cli(tmp_path, "--output", out) == 0
     assert cli(tmp_path, "--output", out, "--resume") == 0
-    assert "nothing to do" in capsys.readouterr().err
+    said = f"nothing to do: {out} holds a result for each of the 1 items"
+    assert said in capsys.readouterr().err
     assert [r["item"] for r in records(out.read_text())] == [str(tmp_path / "a.txt")]
 
 
@@ -403,7 +442,8 @@ def test_resume_after_a_line_cut_short(make_files, tmp_path, capsys):
     line = json.dumps({"index": 0, "item": str(files[0]), "result": 1})
     out.write_text(line + '\n{"index": 1, "ite')  # killed mid-write
     assert cli(*files, "--output", out, "--resume") == 0
-    assert by_index(out.read_text()) == {0: 1, 1: 2}
+    again = json.dumps({"index": 1, "item": str(files[1]), "result": 2})
+    assert out.read_text() == line + "\n" + again + "\n"  # cut off, then appended
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])

@@ -14,6 +14,8 @@ from . import timeline
 from .output import cannot_write
 from .sources import megabytes, positive_int, retry_count, timeout_seconds
 
+PROG = "python -m {{ cookiecutter.project_slug }}"  # the name the READMEs use
+
 # What --pool offers.
 {%- if cookiecutter.distributed == "dask" %}
 POOLS = (*ENGINE_POOLS, "dask")
@@ -24,7 +26,7 @@ POOLS = ENGINE_POOLS
 
 def parse_args(argv, tasks):
     parser = argparse.ArgumentParser(
-        prog="python -m {{ cookiecutter.project_slug }}",  # the name the READMEs use
+        prog=PROG,
         description="Run the loop body in tasks.py over every item, in parallel. "
         "Items are the files given (directories are walked), or the lines of "
         "--lines FILE, or with neither, what tasks.items() returns.",
@@ -36,6 +38,7 @@ def parse_args(argv, tasks):
     add_long_run_options(parser.add_argument_group("long runs"), tasks)
     add_result_options(parser.add_argument_group("results"))
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # to say the command that goes on (command_to_go_on)
     check_args(args, parser)
     long_run_settings(args, tasks)
     limits = (args.max_items_per_worker, args.max_worker_memory)

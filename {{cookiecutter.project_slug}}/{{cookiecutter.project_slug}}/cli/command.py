@@ -90,12 +90,17 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
     except InputError as exc:
         parser.error(str(exc))
     todo = items_to_run(output, args.resume, items, parser)
+    done_before = len(items) - len(todo)  # by earlier runs, with --resume
     try:
         if not todo:
-            print("nothing to do", file=sys.stderr)
+            said = "nothing to do"
+            if done_before:
+                said += f": {args.output} holds a result for each of the "
+                said += f"{len(items)} items"
+            print(said, file=sys.stderr)
             return 1 if messages.unreadable else 0
         workers, source = choose_workers(args, tasks)
-        describe_run(args, len(todo), workers, source)
+        describe_run(args, len(todo), workers, source, done_before)
         writer = output or ResultWriter(results or sys.stdout)
         show_logs(args.log_level)
         code = Run(args, tasks, items, todo, writer).start(workers)

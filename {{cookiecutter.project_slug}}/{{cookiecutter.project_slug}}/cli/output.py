@@ -17,10 +17,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
-import errno
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,7 +160,7 @@ class ResultWriter:
 
 
 class CannotResume(Exception):
-    """--resume with a file that does not hold results, or no room to rewrite it."""
+    """--resume with a file that does not hold results."""
 
 
 def cannot_write(option: str, path: Path) -> str | None:
@@ -181,7 +179,8 @@ def cannot_write(option: str, path: Path) -> str | None:
 
 class OutputFile:
     """--output FILE: checked before anything runs, locked against a second run,
-    and on --resume rewritten to one record per finished item."""
+    and only ever appended to: --resume appends the lines of the items still to
+    run, so it needs room for those lines only."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -203,14 +202,10 @@ class OutputFile:
 
     def open(self, resume: bool) -> dict[int, object] | None:
         """Opens for appending, and with resume returns {index: label} of the items
-        finished before. Raises BlockingIOError when another run holds the file."""
+        finished before (finished_items). Raises BlockingIOError when another run
+        holds the file."""
         self.fd = self.locked()
-        if not resume:
-            return None
-        finished = self.keep_only_results()
-        previous, self.fd = self.fd, self.locked()  # the rewritten file
-        os.close(previous)
-        return finished
+        return self.finished_items() if resume else None
 
     def locked(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
@@ -238,44 +233,33 @@ class OutputFile:
             raise
         self.written += 1
 
-    def keep_only_results(self) -> dict[int, object]:
-        """Rewrites the file with the last result record of each index (dropping
-        errors and a line cut short by a kill), atomically: a crash leaves the old
-        file. Raises CannotResume for a file that is not one of ours, or where
-        there is no room for the rewrite (said before it starts)."""
-        records = {}
-        with self.path.open(encoding="utf-8", errors="replace") as lines:
+    def finished_items(self) -> dict[int, object]:
+        """Reads the file for --resume and cuts off a last line that a kill or a
+        full disk left without its end, so that new lines start on a line of their
+        own. Returns {index: item label} of the items whose latest record is a
+        result. Raises CannotResume for a file that is not one of ours."""
+        finished = {}
+        whole = 0  # bytes up to the end of the last whole line
+        with self.path.open("rb") as lines:
             for number, line in enumerate(lines, 1):
+                if not line.endswith(b"\n"):
+                    break  # the last line, cut short
+                whole += len(line)
                 try:
                     record = json.loads(line)
                     index = int(record["index"])
                 except (ValueError, TypeError, KeyError):
-                    if line.endswith("\n"):  # not the last line, cut short
-                        raise CannotResume(
-                            f"{self.path} does not look like a results file (line "
-                            f"{number} is not a record): choose another --output file"
-                        ) from None
-                    continue
+                    raise CannotResume(
+                        f"{self.path} does not look like a results file (line "
+                        f"{number} is not a record): choose another --output file"
+                    ) from None
                 if "result" in record:
-                    records[index] = record
-        kept = "".join(to_json(records[index]) + "\n" for index in sorted(records))
-        temporary = self.path.with_name(self.path.name + ".resuming")
-        needed = len(kept.encode("utf-8"))
-        free = shutil.disk_usage(self.path.parent).free
-        try:
-            if needed > free:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            temporary.write_text(kept, encoding="utf-8")
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise CannotResume(
-                f"--resume rewrites {self.path} before it runs (one record per "
-                f"finished item), and could not ({exc.strerror}): that takes "
-                f"{needed:,} bytes beside it, and {free:,} are free. Make room, "
-                "then --resume again"
-            ) from None
-        os.replace(temporary, self.path)
-        return {index: record["item"] for index, record in records.items()}
+                    finished[index] = record["item"]
+                else:  # an error: the item runs again
+                    finished.pop(index, None)
+        if whole < os.fstat(self.fd).st_size:
+            os.ftruncate(self.fd, whole)
+        return finished
 
     def close(self) -> None:
         if self.fd >= 0:

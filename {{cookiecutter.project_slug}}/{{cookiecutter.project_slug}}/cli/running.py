@@ -5,6 +5,7 @@ each result written as it comes, the bar, and what is said at the end.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import time
@@ -27,9 +28,8 @@ from tqdm import tqdm
 )
 from ..parallel import bar_options, run_serial
 from . import timeline
+from .arguments import PROG
 from .output import AsJson, record_line
-
-FAILURES_LISTED = 20  # --keep-going lists at most this many failures at the end
 
 
 class Stopped(BaseException):
@@ -73,13 +73,22 @@ class Run:
         if isinstance(outcome, Failure):
             self.failures.append(outcome.put_at(index))
             if self.args.keep_going:
-                tqdm.write(outcome.describe(), file=sys.stderr)
+                self.tell_failure(self.failures[-1])
         attempts = None
         if self.args.retries and self.pool is not None:
             attempts = self.pool.attempts_of(position)
         self.writer.write(record_line(index, self.items[index], outcome, attempts))
         if self.bar is not None:
             self.bar.update()
+
+    def tell_failure(self, failure: Failure) -> None:
+        """--keep-going says each failure once, as it happens; the traceback of the
+        first one only (of each one at --log-level DEBUG)."""
+        said = failure.describe()
+        first = len(self.failures) == 1
+        if failure.traceback and (first or self.args.log_level == "DEBUG"):
+            said += f"\nitem #{failure.index} raised:\n{failure.traceback.rstrip()}"
+        tqdm.write(said, file=sys.stderr)
 
     def start(self, workers: int) -> int:
         args, tasks = self.args, self.tasks
@@ -107,8 +116,8 @@ class Run:
         except OSError as exc:  # the results could not be written: a full disk
             return self.say(
                 f"error: cannot write the results to {args.output}: {exc.strerror}. "
-                f"The {self.writer.written} lines written are whole: make room, "
-                "then run again with --resume",
+                f"The {self.writer.written} lines written are whole: make room for "
+                "the lines still to come (--resume appends them)",
                 1,
             )
         except (KeyboardInterrupt, Stopped) as exc:
@@ -167,12 +176,15 @@ class Run:
             print(exc.failure.traceback.rstrip(), file=sys.stderr)
         return self.say(
             f"error: {exc} (stopped after {self.count_written()}; --keep-going "
-            "runs every item and lists all failures)",
+            "runs every item, and says each failure as it happens)",
             1,
         )
 
     def say(self, message: str, code: int) -> int:
+        """Says how the run ended, and with --output the command that goes on."""
         print(message, file=sys.stderr)
+        if self.args.output:
+            print(f"to go on: {command_to_go_on(self.args)}", file=sys.stderr)
         return code
 
     def finish(self, seconds: float, workers: int) -> None:
@@ -182,22 +194,27 @@ class Run:
             timeline.draw(self.spans, args.timeline, f"{len(self.spans)} items, {how}")
             print(f"timeline: {args.timeline}", file=sys.stderr)
         done = len(self.todo) - len(self.failures)
-        print(
-            f"done: {done} of {len(self.todo)} items in {seconds:.1f} s, "
-            f"{len(self.failures)} failed",
-            file=sys.stderr,
-        )
+        said = f"done: {done} of {len(self.todo)} items in {seconds:.1f} s, "
+        said += f"{len(self.failures)} failed"
+        if self.failures:
+            where = f"in {args.output}" if args.output else "on stdout"
+            said += f' (each said above; their lines {where} have an "error")'
+        print(said, file=sys.stderr)
         if teardowns_failed := TEARDOWN_FAILURES.since(self.teardowns_failed_before):
             print(f"teardown() failed in {teardowns_failed} worker(s)", file=sys.stderr)
-        for failure in self.failures[:FAILURES_LISTED]:
-            print(f"  {failure.describe()}", file=sys.stderr)
-        more = len(self.failures) - FAILURES_LISTED
-        if more > 0:
-            print(f"  ... and {more} more", file=sys.stderr)
-        if self.failures and self.failures[0].traceback:
-            first = self.failures[0]  # the others' are alike, as a rule
-            print(f"item #{first.index} raised:", file=sys.stderr)
-            print(first.traceback.rstrip(), file=sys.stderr)
+        if self.failures and args.output:
+            again = command_to_go_on(args)
+            print(f"to run the failed items again: {again}", file=sys.stderr)
+
+
+def command_to_go_on(args) -> str:
+    """The command that continues a run that wrote --output: the same, with
+    --resume (which runs the items that have no result yet, failed ones too)."""
+    words = args.argv if args.resume else [*args.argv, "--resume"]
+    command = f"{PROG} {shlex.join(words)}"
+    if args.lines == "-":
+        command += "  (fed the same lines on its standard input)"
+    return command
 
 
 def open_executor(args, workers: int):
@@ -225,8 +242,9 @@ def choose_workers(args, tasks) -> tuple[int, str]:
     return default_max_workers(), "the default: half the CPUs; try --workers N"
 
 
-def describe_run(args, count: int, workers: int, source: str) -> None:
-    """One line on stderr saying how the run is set up, and how to change it."""
+def describe_run(args, count: int, workers: int, source: str, done_before=0) -> None:
+    """One line on stderr saying how the run is set up, and how to change it;
+    with --resume, how many items earlier runs did."""
     if args.serial:
         how = "serially, in this process"
         if args.tasks_long_run:
@@ -235,7 +253,10 @@ def describe_run(args, count: int, workers: int, source: str) -> None:
     else:
         how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
         how += f" ({source})"
-    tqdm.write(f"running {count} items: {how}", file=sys.stderr)
+    items = f"{count} items"
+    if done_before:
+        items += f" ({done_before} of {done_before + count} done before)"
+    tqdm.write(f"running {items}: {how}", file=sys.stderr)
     cpus = usable_cpus()
     if args.pool == "process" and not args.serial and workers > 4 * cpus:
         tqdm.write(
