@@ -68,6 +68,7 @@ class WorkerLogs:
     def close(self) -> None:
         self.listener.stop()
         self.queue.close()
+        self.queue.join_thread()
 
 
 class ThisProcessLogging:
@@ -125,7 +126,11 @@ def open_pool(
         settings = Settings(timeout, tuple(retry_on), setup, teardown, limits, notes)
         if isinstance(pool, Executor):
             count = workers_of(pool, max_workers)
-            yield Pool(Workers(pool, settings, stops=stops), count, outcomes, stops)
+            workers = Workers(pool, settings, stops=stops)
+            try:
+                yield Pool(workers, count, outcomes, stops)
+            finally:
+                workers.let_go()
         else:
             count = check_max_workers(max_workers)
             with new_workers(pool, count, settings, stops) as workers:
@@ -160,8 +165,10 @@ def new_workers(pool: str, count: int, settings: Settings, stops=None):
     finally:
         if workers is not None:
             workers.end_groups()  # what the loop bodies started and left
+            workers.let_go()
         if logs is not None:
             logs.close()
+            logs = None  # a traceback keeps this frame: not its queue (WorkerLogs)
         if one_blas_thread is not None:
             one_blas_thread.restore()
 

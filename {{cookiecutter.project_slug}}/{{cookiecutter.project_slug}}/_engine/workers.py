@@ -236,6 +236,13 @@ class Workers:
         self.note_groups()
         stop_now(self.executor)
 
+    def let_go(self) -> None:
+        """The run is over: the executor is let go. A traceback keeps the frames of
+        the run, and they keep this object: holding the executor, it would keep its
+        queues' locks for the garbage collector (see WorkerLogs)."""
+        self.executor = Executor()  # runs nothing: submit() raises
+        self.renew = None
+
 
 def stop_now(executor: Executor) -> None:
     # shutdown() forgets the worker processes and the executor's own thread, so
