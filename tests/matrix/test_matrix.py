@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -407,3 +408,67 @@ def test_an_item_that_crashes_its_worker_fails_alone_on_each_python(
         f"{method} [100, 101, 102] True" for method in ("forkserver", "spawn", "fork")
     ]
     assert stdout.splitlines() == lines
+
+
+# The demo's loop body through run_map on 2 threads, against run_serial: the big
+# numbers its loop uses (constants loaded inside a loop that are not immortal are
+# shared by the threads, which then contend for their reference counts), and the
+# CPU time the threads take over the serial loop's (medians of 3). CPU time, not
+# the wall clock: busy neighbours slow the wall clock, while contention costs CPU.
+DEMO_ON_THREADS = """
+import dis, statistics, sys, time
+from parallel_loop import tasks
+from parallel_loop.parallel import run_map, run_serial
+
+def mortal_constants_in_loops(code):
+    instructions = list(dis.get_instructions(code))
+    loops = [(i.argval, i.offset) for i in instructions
+             if i.opname.startswith("JUMP_BACKWARD")]
+    return [i.argval for i in instructions if i.opname.startswith("LOAD_CONST")
+            and any(start <= i.offset <= end for start, end in loops)
+            and not sys._is_immortal(i.argval)]
+
+def timed(run):
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+if __name__ == "__main__":
+    print(mortal_constants_in_loops(tasks.process_item.__code__))
+    items = tasks.demo_items()[:8]
+    options = {"pool": "thread", "max_workers": 2, "progress": False}
+    serial, threads = [], []
+    for _ in range(3):
+        serial.append(timed(lambda: run_serial(tasks.process_item, items, progress=False)))
+        threads.append(timed(lambda: run_map(tasks.process_item, items, **options)))
+    median = lambda runs, k: statistics.median(run[k] for run in runs)
+    print(median(threads, 1) / median(serial, 1), median(serial, 0) / median(threads, 0))
+"""
+
+
+@pytest.mark.parametrize("compiled", ["from source", "from a .pyc"])
+def test_the_demo_computes_on_threads_on_free_threaded_python(
+    project, python, venv, compiled
+):
+    """docs/threads-and-processes.md: on a free-threaded build the demo's loop body
+    computes on 2 threads at once, whether its module was compiled from source
+    (no .pyc: PYTHONDONTWRITEBYTECODE, Docker, the first run after an edit) or
+    loaded from a .pyc. The speedup itself is a benchmark's figure
+    (benchmarks/free_threading.py): printed here, not asserted."""
+    if not python.tag.endswith("t"):
+        pytest.skip("threads compute at once only on a free-threaded build")
+    interpreter = venv(*requirements(project, "package"))
+    for cache in project.path.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    if compiled == "from a .pyc":
+        done = call(interpreter, "-m", "compileall", "-q", project.name, cwd=project)
+        assert done.returncode == 0, done.stdout + done.stderr
+        env = {"PYTHONDONTWRITEBYTECODE": ""}
+    done = call(interpreter, "-c", DEMO_ON_THREADS, cwd=project, env=env)
+    check_clean(done, "the demo on threads")
+    mortal, numbers = done.stdout.splitlines()
+    cpu, speedup = map(float, numbers.split())
+    print(f"{python.tag}, {compiled}: {speedup:.2f}x on 2 threads, CPU {cpu:.2f}x")
+    assert mortal == "[]", f"shared constants in the demo's loop: {mortal}"
+    assert cpu < 1.6, f"the threads took {cpu:.2f}x the serial loop's CPU time"

@@ -71,9 +71,13 @@ def process_item(item):
 {%- if cookiecutter.pool == "process" %}
     # Demo: a checksum computed in pure Python, so CPU-bound work. On threads the
     # GIL would let only one item compute at a time; processes each have their own.
-    checksum = 0xCBF29CE484222325  # FNV-1a, 64 bit
+    # FNV-1a, 64 bit. Its big numbers are made in each call rather than written as
+    # literals: on free-threaded Python, threads that share a literal's object (a
+    # module compiled from source) contend for its reference count.
+    prime, mask = int("100000001b3", 16), int("ffffffffffffffff", 16)
+    checksum = int("cbf29ce484222325", 16)
     for byte in data:
-        checksum = ((checksum ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        checksum = ((checksum ^ byte) * prime) & mask
     return {"bytes": len(data), "fnv1a": f"{checksum:016x}"}
 {%- else %}
     # Demo: I/O-bound work. The sleep stands in for a download or a query: while
