@@ -168,3 +168,26 @@ def test_bench_on_free_threaded_python_says_threads_compute(
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
     bench.recommend(rows, 20)
     assert "free-threaded" not in capsys.readouterr().out
+
+
+def test_bench_says_why_threads_may_lose_on_free_threaded_python(
+    project, bench, capsys, monkeypatch
+):
+    # As measured on 3.14t with the demo's literals, compiled from source.
+    rows = [
+        bench.Timing("serial", 1, 1.0, 0.0, 0),
+        bench.Timing("thread", 2, 1.05, 0.0, 0),
+        bench.Timing("process", 2, 0.6, 0.0, 0),
+    ]
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    bench.recommend(rows, 20)
+    out = capsys.readouterr().out
+    assert "yet threads ran no faster than the serial loop" in out
+    assert "PYTHONDONTWRITEBYTECODE" in out and "python -m compileall" in out
+    rows[1] = bench.Timing("thread", 2, 0.55, 0.0, 0)  # threads won: nothing to say
+    bench.recommend(rows, 20)
+    assert "no faster" not in capsys.readouterr().out
+    rows[1] = bench.Timing("thread", 2, 1.05, 0.0, 0)  # with the GIL: as expected
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    bench.recommend(rows, 20)
+    assert "no faster" not in capsys.readouterr().out

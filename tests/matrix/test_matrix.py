@@ -434,6 +434,8 @@ def timed(run):
     return time.perf_counter() - wall, time.process_time() - cpu
 
 if __name__ == "__main__":
+    import literals  # the guide's example: the demo's FNV loop before
+    print(mortal_constants_in_loops(literals.fnv.__code__))
     print(mortal_constants_in_loops(tasks.process_item.__code__))
     items = tasks.demo_items()[:8]
     options = {"pool": "thread", "max_workers": 2, "progress": False}
@@ -446,9 +448,18 @@ if __name__ == "__main__":
 """
 
 
+LITERALS = """
+def fnv(data):
+    checksum = 0xCBF29CE484222325
+    for byte in data:
+        checksum = ((checksum ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return checksum
+"""
+
+
 @pytest.mark.parametrize("compiled", ["from source", "from a .pyc"])
 def test_the_demo_computes_on_threads_on_free_threaded_python(
-    project, python, venv, compiled
+    project, python, venv, compiled, tmp_path
 ):
     """docs/threads-and-processes.md: on a free-threaded build the demo's loop body
     computes on 2 threads at once, whether its module was compiled from source
@@ -458,17 +469,22 @@ def test_the_demo_computes_on_threads_on_free_threaded_python(
     if not python.tag.endswith("t"):
         pytest.skip("threads compute at once only on a free-threaded build")
     interpreter = venv(*requirements(project, "package"))
+    (tmp_path / "literals.py").write_text(LITERALS)
     for cache in project.path.rglob("__pycache__"):
         shutil.rmtree(cache)
-    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path)}
     if compiled == "from a .pyc":
-        done = call(interpreter, "-m", "compileall", "-q", project.name, cwd=project)
-        assert done.returncode == 0, done.stdout + done.stderr
-        env = {"PYTHONDONTWRITEBYTECODE": ""}
+        for folder in (project.name, str(tmp_path)):
+            done = call(interpreter, "-m", "compileall", "-q", folder, cwd=project)
+            assert done.returncode == 0, done.stdout + done.stderr
+        env["PYTHONDONTWRITEBYTECODE"] = ""
     done = call(interpreter, "-c", DEMO_ON_THREADS, cwd=project, env=env)
     check_clean(done, "the demo on threads")
-    mortal, numbers = done.stdout.splitlines()
+    literals, mortal, numbers = done.stdout.splitlines()
     cpu, speedup = map(float, numbers.split())
     print(f"{python.tag}, {compiled}: {speedup:.2f}x on 2 threads, CPU {cpu:.2f}x")
+    # The guide's why: literals are shared objects, immortal from a .pyc only.
+    shared = "[1099511628211, 18446744073709551615]"
+    assert literals == ("[]" if compiled == "from a .pyc" else shared)
     assert mortal == "[]", f"shared constants in the demo's loop: {mortal}"
     assert cpu < 1.6, f"the threads took {cpu:.2f}x the serial loop's CPU time"

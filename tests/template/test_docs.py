@@ -292,3 +292,16 @@ def test_the_dead_worker_sample_prints_what_the_page_shows(project, tmp_path):
     done = run_sample(found[number][1], project, tmp_path)
     assert found[number + 1][0] == "text"
     assert done.stdout == found[number + 1][1]
+
+
+def test_the_guides_free_threading_figures_are_the_benchmarks():
+    """threads-and-processes.md quotes the 3.14t rows of benchmarks.md's table:
+    free_threading.py writes both, and this checks that neither was edited alone."""
+    sys.path.insert(0, str(TEMPLATE / "benchmarks"))
+    import free_threading
+
+    rows = free_threading.rows_of((DOCS / "benchmarks.md").read_text("utf-8"))
+    assert len(rows) == 8  # 4 loop bodies, 2 ways of compiling
+    start, end = free_threading.FIGURES
+    quoted = start + free_threading.figures(rows) + end
+    assert quoted in (DOCS / "threads-and-processes.md").read_text("utf-8")

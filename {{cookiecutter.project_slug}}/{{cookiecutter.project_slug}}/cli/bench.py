@@ -201,8 +201,24 @@ def recommend(rows: list[Timing], count: int) -> int:
                 f"the default, {default} worker(s) (half the CPUs), leaves "
                 f"{workers - default} of the CPUs this work can use idle"
             )
+    threads = [row.seconds for row in rows if row.pool == "thread"]
+    if not gil_enabled() and threads and min(threads) >= serial_seconds:
+        print(THREADS_CONTEND)
     say_how_sure(serial_seconds, count, pool != "serial", low, high)
     return 0
+
+
+# Said where threads lose to the serial loop on a free-threaded Python.
+THREADS_CONTEND = (
+    "note: free-threaded Python, yet threads ran no faster than the serial loop. "
+    "Threads that use one object at once contend for its reference count: numbers "
+    "written in the loop body (any int outside -5 to 256, any float) are such "
+    "objects when its module was compiled from source (no .pyc: "
+    "PYTHONDONTWRITEBYTECODE=1, a read-only install, the first run after an edit), "
+    "and so is anything every item writes to. Make such numbers in each call "
+    '(prime = int("100000001b3", 16)), or compile ahead (python -m compileall '
+    "{{ cookiecutter.project_slug }}) and let Python read the .pyc."
+)
 
 
 def say_how_sure(serial_seconds: float, count: int, pooled: bool, low, high) -> None:
