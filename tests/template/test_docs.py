@@ -305,3 +305,30 @@ def test_the_guides_free_threading_figures_are_the_benchmarks():
     start, end = free_threading.FIGURES
     quoted = start + free_threading.figures(rows) + end
     assert quoted in (DOCS / "threads-and-processes.md").read_text("utf-8")
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces
+    as hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_between_the_docs_leads_somewhere():
+    pages = [*DOCS.glob("*.md"), TEMPLATE / "README.md"]
+    broken = []
+    for page in pages:
+        text = page.read_text("utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):  # https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+                continue
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text("utf-8"), re.M)
+                if anchor not in {github_anchor(h) for h in headings}:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
