@@ -6,7 +6,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import re
 import select
 import shlex
 import signal
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import bodies
 import pytest
+import small_disk
 from processes import processes_in_session, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -426,81 +426,11 @@ def test_a_full_disk_is_a_clear_error_and_lines_stay_whole(
     assert [json.loads(line)["index"] for line in lines] == [0, 1]  # whole lines
 
 
-# On a small disk of its own (a tmpfs in a private mount namespace): the run fills
-# it, room is made for fewer bytes than the file already holds, and --resume, which
-# only appends, finishes. Printed as JSON: each step's exit code and stderr.
-SMALL_DISK = """
-import json, os, subprocess, sys
-from pathlib import Path
-
-disk, run_cli, pool = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-listing, out = Path(sys.argv[4]), disk / "results.jsonl"
-command = [sys.executable, run_cli, "--lines", str(listing), "--output", str(out),
-           "--pool", pool, "--workers", "2", "--no-progress"]
-
-def free():
-    stat = os.statvfs(disk)
-    return stat.f_bavail * stat.f_frsize
-
-chunks = []  # the disk filled to 64 KiB free, in chunks of 8 KiB
-while free() > 64 * 1024:
-    chunks.append(disk / f"filler{len(chunks)}")
-    chunks[-1].write_bytes(bytes(8192))
-steps = {"first": subprocess.run(command, capture_output=True, text=True)}
-steps["first size"] = out.stat().st_size
-for chunk in chunks[:6]:  # 48 KiB of room: less than the file holds
-    chunk.unlink()
-steps["room"] = free()
-steps["resume"] = subprocess.run(command + ["--resume"], capture_output=True, text=True)
-steps = {name: [step.returncode, step.stderr] if hasattr(step, "stderr") else step
-         for name, step in steps.items()}
-steps["lines"] = out.read_text().splitlines()
-print(json.dumps(steps))
-"""
-
-
-def private_tmpfs_works() -> bool:
-    import shutil
-
-    try:
-        probe = ["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"]
-        return shutil.which("unshare") and subprocess.run(probe).returncode == 0
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not private_tmpfs_works(), reason="no tmpfs of our own here")
+@pytest.mark.skipif(not small_disk.available(), reason=small_disk.UNAVAILABLE)
 def test_resume_after_a_full_disk_needs_room_for_the_lines_to_come_only(
     project, tmp_path, pool
 ):
-    import rendering
-
-    # Lines of about 260 bytes: the first run writes about 250 of the 400 (64 KiB);
-    # the other 150 fit in the 48 KiB made free, and a copy of the file would not.
-    listing = tmp_path / "lines.txt"
-    listing.write_text("".join(f"{'x' * 200} {i}\n" for i in range(400)))
-    (tmp_path / "disk").mkdir()
-    (tmp_path / "driver.py").write_text(SMALL_DISK)
-    mount = 'mount -t tmpfs -o size=512k tmpfs "$0" && exec "$@"'
-    driver = [sys.executable, tmp_path / "driver.py", tmp_path / "disk"]
-    driver += [rendering.ENGINE / "run_cli.py", pool, listing]
-    path = os.pathsep.join([str(project), str(rendering.ENGINE)])
-    env = {**os.environ, "PYTHONPATH": path, "PFOR_PACKAGE": "parallel_loop"}
-    done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", mount, tmp_path / "disk", *driver],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    steps = json.loads(done.stdout)
-    code, stderr = steps["first"]
-    assert code == 1 and "No space left on device" in stderr, stderr
-    assert re.search(r"The \d+ lines written are whole", stderr), stderr
-    assert steps["room"] < steps["first size"]
-    code, stderr = steps["resume"]
-    assert code == 0, stderr
-    records = [json.loads(line) for line in steps["lines"]]  # each one whole
-    assert sorted(r["index"] for r in records) == list(range(400))
-    assert all(r["result"] == len(r["item"]) for r in records)
+    small_disk.check_resume_after_a_full_disk(project, sys.executable, pool, tmp_path)
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])

@@ -15,8 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
+import small_disk
 from matrix import pythons
 from processes import IGNORING_CTRL_C, processes_in_session, tool, wait_for
 from rendering import ENGINE, script_metadata
@@ -488,3 +490,41 @@ def test_the_demo_computes_on_threads_on_free_threaded_python(
     assert literals == ("[]" if compiled == "from a .pyc" else shared)
     assert mortal == "[]", f"shared constants in the demo's loop: {mortal}"
     assert cpu < 1.6, f"the threads took {cpu:.2f}x the serial loop's CPU time"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, /proc")
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_a_stopped_run_fails_no_item_as_late_on_each_python(
+    project, python, venv, pool, tmp_path
+):
+    """tests/engine/test_stops.py, on each Python: every process of the run stopped
+    for 7 s (as Ctrl-Z or a sleeping laptop does), then continued, with a timeout
+    of 4 s on items of 2 s and a retry: no item fails, none is tried twice."""
+    interpreter = venv(*requirements(project, "package"))
+    listing, out = tmp_path / "items.txt", tmp_path / "out.jsonl"
+    listing.write_text("sleep 2\n" * 4)
+    run = project.start_cli(
+        "--lines", listing, "--pool", pool, "--workers", "2", "--timeout", "4",
+        "--retries", "1", "--output", out, "--no-progress", python=interpreter,
+    )  # fmt: skip
+    wait_for(lambda: lines_in(out) >= 1)  # two done, two running: stop them there
+    pids = processes_in_session(run.pid)
+    for signum in (signal.SIGSTOP, signal.SIGCONT):
+        for pid in pids:
+            os.kill(pid, signum)
+        if signum == signal.SIGSTOP:
+            time.sleep(7)  # the stop itself, longer than the timeout
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["index"] for r in records) == [0, 1, 2, 3]
+    assert [(r.get("error"), r["attempts"]) for r in records] == [(None, 1)] * 4
+
+
+@pytest.mark.skipif(not small_disk.available(), reason=small_disk.UNAVAILABLE)
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_resume_after_a_full_disk_on_each_python(project, python, venv, pool, tmp_path):
+    """tests/engine/test_engine.py's small disk, on each Python: --resume appends, so
+    it finishes in less room than the results file already takes."""
+    interpreter = venv(*requirements(project, "package"))
+    small_disk.check_resume_after_a_full_disk(project, interpreter, pool, tmp_path)
