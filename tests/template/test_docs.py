@@ -105,7 +105,7 @@ def test_a_command_line_in_the_docs_works(project_with_dask, line):
                 assert word.split("=")[0] in help_text, line
         return
     (project / "data").mkdir(exist_ok=True)
-    for name in ("a.txt", "b.txt"):
+    for name in ("a.txt", "b.txt", "c.csv"):
         (project / "data" / name).write_text(name)
     (project / "more.csv").write_text("x,y\n1,2\n")
     done = project.run(*words[1:], env={"TQDM_DISABLE": "1"}, timeout=180)

@@ -46,6 +46,12 @@ def records(text):
     return [json.loads(line, parse_constant=no_constants) for line in text.splitlines()]
 
 
+def names_in(text):
+    """The names of the files in the output, in the order of the items."""
+    in_order = sorted(records(text), key=lambda record: record["index"])
+    return [Path(record["item"]).name for record in in_order]
+
+
 def by_index(text):
     return {r["index"]: r.get("result", r.get("error")) for r in records(text)}
 
@@ -70,13 +76,58 @@ def test_files_and_walked_directories(tmp_path, make_files, capsys, pool, how):
     found = {r["index"]: (Path(r["item"]).name, r["result"]) for r in records(out)}
     assert found == {  # a folder's files (sorted), then its folders'; no repeats
         0: ("item0000.txt", 1),
-        1: (".hidden", 2),
-        2: ("z.txt", 5),
-        3: ("d.txt", 4),
-        4: ("item0002.txt", 3),
-        5: ("item0001.txt", 2),
+        1: ("z.txt", 5),
+        2: ("d.txt", 4),
+        3: ("item0002.txt", 3),
+        4: ("item0001.txt", 2),
     }
-    assert "done: 6 of 6 items" in err and "0 failed" in err
+    assert "left out: 1 hidden file (--hidden takes them)" in err
+    assert "done: 5 of 5 items" in err and "0 failed" in err
+
+
+def test_a_walk_leaves_out_hidden_files_and_folders_unless_asked(tmp_path, capsys):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref")
+    for name in ("a.csv", ".DS_Store", "README.txt"):
+        (tmp_path / name).write_text("x")
+    assert cli(tmp_path) == 0
+    out, err = capsys.readouterr()
+    assert names_in(out) == ["README.txt", "a.csv"]
+    said = "left out: 1 hidden file and 1 hidden folder (--hidden takes them)"
+    assert said in err
+    assert cli(tmp_path, "--hidden") == 0
+    out, err = capsys.readouterr()
+    assert names_in(out) == [".DS_Store", "README.txt", "a.csv", "HEAD"]
+    assert "left out" not in err
+    assert cli(tmp_path / ".DS_Store") == 0  # a file named is always taken
+    assert names_in(capsys.readouterr().out) == [".DS_Store"]
+
+
+def test_glob_chooses_the_files_of_walked_directories(tmp_path, capsys):
+    (tmp_path / "2024").mkdir()
+    for name in ("a.csv", "b.CSV", "notes.txt", "2024/c.csv", "2024/d.tsv"):
+        (tmp_path / name).write_text("x")
+    assert cli(tmp_path, "--glob", "*.csv") == 0
+    out, err = capsys.readouterr()
+    assert names_in(out) == ["a.csv", "c.csv"]
+    assert "left out: 3 files not matching --glob" in err
+    assert cli(tmp_path, "--glob", "*.csv", "--glob", "*.tsv") == 0  # either one
+    out = capsys.readouterr().out
+    assert names_in(out) == ["a.csv", "c.csv", "d.tsv"]
+    assert cli(tmp_path, "--glob", "2024/*") == 0  # a path under the directory
+    out = capsys.readouterr().out
+    assert names_in(out) == ["c.csv", "d.tsv"]
+    assert cli(tmp_path / "notes.txt", tmp_path, "--glob", "*.tsv") == 0  # named: taken
+    out = capsys.readouterr().out
+    assert names_in(out) == ["notes.txt", "d.tsv"]
+
+
+def test_glob_and_hidden_need_a_directory(tmp_path, capsys):
+    listing = tmp_path / "items.txt"
+    listing.write_text("a\n")
+    for option in (["--glob", "*.csv"], ["--hidden"]):
+        err = usage_error(capsys, "--lines", listing, *option)
+        assert "choose files of the directories given: name a directory" in err
 
 
 def test_a_walk_is_sorted_whatever_order_the_disk_lists_it_in(tmp_path):

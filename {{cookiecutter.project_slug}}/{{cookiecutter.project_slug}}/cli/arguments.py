@@ -90,6 +90,34 @@ def add_item_options(group) -> None:
         help="run over the non-empty lines of FILE, one string item each "
         "(- reads standard input: seq 100 | %(prog)s --lines -)",
     )
+    add_file_choice(group)
+
+
+def add_file_choice(group) -> None:
+    """--glob and --hidden: which files of the directories given are items."""
+    group.add_argument(
+        "--glob",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="of the files in the directories given, take those whose name matches "
+        "(repeat it for more; a PATTERN with / is matched against the path under "
+        "the directory: 2024/*.csv). Quote it: --glob '*.csv'",
+    )
+    group.add_argument(
+        "--hidden",
+        action="store_true",
+        help="take hidden files and folders too (.DS_Store, .git/), which walked "
+        "directories leave out",
+    )
+
+
+def check_file_choice(args, parser) -> None:
+    if (args.glob or args.hidden) and not args.inputs:
+        parser.error(
+            "--glob and --hidden choose files of the directories given: "
+            "name a directory"
+        )
 
 
 def add_pool_options(group, tasks) -> None:
@@ -210,6 +238,7 @@ def check_args(args, parser) -> None:
         parser.error("--max-items-per-worker and --max-worker-memory need a pool")
     if args.lines is not None and args.inputs:
         parser.error("give either INPUT files or --lines FILE, not both")
+    check_file_choice(args, parser)
     if args.timeline and not timeline.available():
         parser.error(timeline.MISSING)
     if args.timeline and args.timeline.suffix.lower() not in timeline.TYPES:

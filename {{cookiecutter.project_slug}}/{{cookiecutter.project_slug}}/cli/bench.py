@@ -23,7 +23,8 @@ from .._engine import (
     usable_cpus,
 )
 from ..parallel import reusable_pool, run_map, run_serial
-from .sources import InputError, load_items, positive_int
+from .arguments import add_file_choice, check_file_choice
+from .sources import FileChoice, InputError, load_items, positive_int
 
 # A setting at most this much slower than the fastest, with fewer workers, is
 # recommended instead: it leaves the rest of the machine free, and two settings
@@ -104,6 +105,7 @@ def main(argv, tasks) -> int:
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="file or directory")
     parser.add_argument("--lines", metavar="FILE", help="time lines of FILE as items")
+    add_file_choice(parser)
     parser.add_argument(
         "--sample",
         type=positive_int,
@@ -119,8 +121,10 @@ def main(argv, tasks) -> int:
         help="time each setting N times and take the median (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    check_file_choice(args, parser)
+    choice = FileChoice(args.glob, args.hidden)
     try:
-        items = sample(load_items(args, tasks, print, print), args.sample)
+        items = sample(load_items(args, tasks, print, print, (), choice), args.sample)
     except InputError as exc:
         parser.error(str(exc))
     if not items:

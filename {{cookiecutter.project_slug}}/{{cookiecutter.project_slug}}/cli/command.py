@@ -25,7 +25,7 @@ from .._engine import PoolError, current_index, pool_threads_waited_for
 from .arguments import parse_args
 from .output import CannotResume, OutputFile, ResultWriter, label, to_json
 from .running import Run, choose_workers, describe_run, stdout_closed
-from .sources import InputError, load_items
+from .sources import FileChoice, InputError, load_items
 
 
 class Messages:
@@ -81,7 +81,10 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
         if output and (problem := output.check([])):
             parser.error(problem)
         leave_out = [args.output] if args.output else []
-        items = load_items(args, tasks, messages.warn, messages.cannot_read, leave_out)
+        choice = FileChoice(args.glob, args.hidden)
+        items = load_items(
+            args, tasks, messages.warn, messages.cannot_read, leave_out, choice
+        )
         inputs = items if args.inputs else []
         if args.lines not in (None, "-"):
             inputs = [Path(args.lines)]
@@ -100,7 +103,7 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
             print(said, file=sys.stderr)
             return 1 if messages.unreadable else 0
         workers, source = choose_workers(args, tasks)
-        describe_run(args, len(todo), workers, source, done_before)
+        describe_run(args, len(todo), workers, source, done_before, choice.left_out())
         writer = output or ResultWriter(results or sys.stdout)
         show_logs(args.log_level)
         code = Run(args, tasks, items, todo, writer).start(workers)

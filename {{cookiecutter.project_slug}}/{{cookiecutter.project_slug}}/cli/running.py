@@ -242,9 +242,11 @@ def choose_workers(args, tasks) -> tuple[int, str]:
     return default_max_workers(), "the default: half the CPUs; try --workers N"
 
 
-def describe_run(args, count: int, workers: int, source: str, done_before=0) -> None:
+def describe_run(
+    args, count: int, workers: int, source: str, done_before=0, left_out=""
+) -> None:
     """One line on stderr saying how the run is set up, and how to change it;
-    with --resume, how many items earlier runs did."""
+    with --resume, how many items earlier runs did; what a walk left out."""
     if args.serial:
         how = "serially, in this process"
         if args.tasks_long_run:
@@ -256,6 +258,8 @@ def describe_run(args, count: int, workers: int, source: str, done_before=0) -> 
     items = f"{count} items"
     if done_before:
         items += f" ({done_before} of {done_before + count} done before)"
+    if left_out:
+        how += f"; left out: {left_out}"
     tqdm.write(f"running {items}: {how}", file=sys.stderr)
     cpus = usable_cpus()
     if args.pool == "process" and not args.serial and workers > 4 * cpus:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import fnmatch
 import io
 import os
 import stat
@@ -16,19 +17,75 @@ class InputError(Exception):
     """An input that cannot be used at all: a usage error."""
 
 
-def load_items(args, tasks, warn, unreadable, leave_out=()) -> list:
+class FileChoice:
+    """Which files of a walked directory are items: those whose name matches one
+    of `globs` (all, without any); hidden ones (a name that starts with a dot) and
+    those in hidden folders only when `hidden`. Counts what it leaves out."""
+
+    def __init__(self, globs=(), hidden=False):
+        self.globs = list(globs)
+        self.hidden = hidden
+        self.hidden_files = 0  # left out
+        self.hidden_folders = 0  # left out, not walked
+        self.unmatched = 0  # files left out by --glob
+
+    def enters(self, folder_name: str) -> bool:
+        """Whether the walk goes into a folder of that name."""
+        if folder_name.startswith(".") and not self.hidden:
+            self.hidden_folders += 1
+            return False
+        return True
+
+    def takes(self, relative: str) -> bool:
+        """Whether the file at `relative` (its path under the walked directory,
+        with /) is an item. A pattern with a / is matched against that path, any
+        other against the file's name (fnmatch: *, ?, [abc])."""
+        name = relative.rsplit("/", 1)[-1]
+        if name.startswith(".") and not self.hidden:
+            self.hidden_files += 1
+            return False
+        if self.globs and not any(
+            fnmatch.fnmatch(relative if "/" in glob else name, glob)
+            for glob in self.globs
+        ):
+            self.unmatched += 1
+            return False
+        return True
+
+    def left_out(self) -> str:
+        """What the walk left out, for the opening line ("" if nothing)."""
+        said = []
+        if self.hidden_files or self.hidden_folders:
+            hidden = [many(self.hidden_files, "hidden file")]
+            if self.hidden_folders:
+                hidden.append(many(self.hidden_folders, "hidden folder"))
+            said.append(" and ".join(hidden) + " (--hidden takes them)")
+        if self.unmatched:
+            said.append(many(self.unmatched, "file") + " not matching --glob")
+        return ", ".join(said)
+
+
+def many(count: int, thing: str) -> str:
+    return f"{count} {thing}" + ("" if count == 1 else "s")
+
+
+def load_items(args, tasks, warn, unreadable, leave_out=(), choice=None) -> list:
     """The items the command line names: the lines of --lines FILE, the files
-    given (directories walked), or else tasks.items(). Raises InputError."""
+    given (directories walked, their files as `choice` says), or else
+    tasks.items(). Raises InputError."""
     if args.lines is not None:
         return read_lines(args.lines)
     if args.inputs:
-        return collect_files(args.inputs, warn, unreadable, leave_out)
+        return collect_files(args.inputs, warn, unreadable, leave_out, choice)
     return list(tasks.items())
 
 
-def collect_files(paths: list[str], warn, unreadable, leave_out=()) -> list[Path]:
+def collect_files(
+    paths: list[str], warn, unreadable, leave_out=(), choice=None
+) -> list[Path]:
     """Files given and regular files found under the directories given: sorted, no
-    repeats, hidden ones included, `leave_out` (the results file) left out.
+    repeats, those `choice` (a FileChoice: by default, all but hidden ones) takes,
+    `leave_out` (the results file) left out. A file given is always taken.
 
     Symbolic links to directories are not followed, so a link loop cannot make the
     walk endless; other files that are not regular (a FIFO, a device) would block
@@ -49,6 +106,7 @@ def collect_files(paths: list[str], warn, unreadable, leave_out=()) -> list[Path
             "which could block or never end): " + ", ".join(special)
         )
     left_out = {os.path.realpath(path) for path in leave_out}
+    choice = choice or FileChoice()
 
     def report(error: OSError) -> None:
         unreadable(f"cannot read {error.filename}: {error.strerror}; files skipped")
@@ -62,10 +120,13 @@ def collect_files(paths: list[str], warn, unreadable, leave_out=()) -> list[Path
             for name in subfolders:
                 if os.path.islink(os.path.join(folder, name)):
                     warn(f"not following symbolic link {os.path.join(folder, name)}")
-            subfolders.sort()
+            subfolders[:] = [name for name in sorted(subfolders) if choice.enters(name)]
             for name in sorted(names):
                 file = os.path.join(folder, name)
                 if os.path.realpath(file) in left_out:
+                    continue
+                relative = Path(os.path.relpath(file, path)).as_posix()
+                if not choice.takes(relative):
                     continue
                 if is_regular(file):
                     files.append(Path(file))
