@@ -515,12 +515,15 @@ def test_batches_grow_while_items_are_fast_and_shrink_at_the_end(parallel, monke
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_a_script_without_the_main_guard_is_told_to_add_it(start_script, method):
+def test_a_worker_that_reaches_an_unguarded_run_says_so(start_script, method):
+    # The main process refuses such a run first (test_main_guard.py); where it
+    # cannot see it, the worker that imports the script stops there and says why.
     run = start_script(
         "import bodies\n"
         "from parallel_loop import parallel\n"
         "from parallel_loop._engine import executors\n"
         f"executors.START_METHOD = {method!r}\n"
+        "executors.check_main_is_guarded = lambda start_method: None\n"
         "print(parallel.run_map(bodies.square, [1, 2, 3], max_workers=2))\n"
     )
     stdout, stderr = run.communicate(timeout=120)

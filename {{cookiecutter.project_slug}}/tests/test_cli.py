@@ -351,6 +351,14 @@ def test_every_traceback_at_log_level_debug(tmp_path, capsys):
     assert capsys.readouterr().err.count("Traceback") == 5
 
 
+def test_the_engines_advice_is_said_in_options():
+    from {{ cookiecutter.project_slug }}.cli.running import in_option_terms
+
+    advice = 'the thread pool (pool="thread"); max_workers=1, or run_serial'
+    said = "the thread pool (--pool thread); --workers 1, or --serial"
+    assert in_option_terms(advice) == said
+
+
 def test_workers_sets_how_many_items_run_at_once(tmp_path, capsys, monkeypatch):
     meeting = threading.Barrier(3, timeout=30)
 

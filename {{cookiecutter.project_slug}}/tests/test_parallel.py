@@ -273,7 +273,7 @@ def test_unpicklable_loop_body_is_explained():
         run_map(lambda x: x, [1, 2], pool="process", max_workers=1, progress=False)
     with pytest.raises(PoolError, match="module level"):
         run_map(lambda x: x, [1, 2], pool="process", max_workers=1, progress=False)
-    with pytest.raises(PoolError, match="--pool thread"):
+    with pytest.raises(PoolError, match='pool="thread"'):
         run_submit(lambda i, x: x, [1], pool="process", max_workers=1, progress=False)
 
 
@@ -286,8 +286,10 @@ def indexed_open_file(index, x):
 
 
 def test_unpicklable_item_or_result_is_explained(pattern):
-    with open(__file__) as handle, pytest.raises(PoolError, match="pickling"):
+    with open(__file__) as handle, pytest.raises(PoolError, match="pickling") as caught:
         run(pattern, square, [handle], pool="process", max_workers=1)
+    assert 'pool="thread"' in str(caught.value)  # in run_map's terms: no options
+    assert "--" not in str(caught.value)
     func = open_file if pattern == "map" else indexed_open_file
     with pytest.raises(PoolError, match="pickling"):
         run(pattern, func, [1, 2], pool="process", max_workers=1)

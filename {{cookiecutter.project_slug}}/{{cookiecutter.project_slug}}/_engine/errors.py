@@ -9,6 +9,8 @@ The checks that raise them before anything runs are here too.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import pickle
 import sys
@@ -41,8 +43,7 @@ class SetupError(PoolError):
     def __init__(self, error: str, traceback: str):
         super().__init__(
             f"setup() failed in a worker: {error}. It runs once in each worker "
-            "before the first item: fix it in tasks.py. The worker's traceback:\n"
-            + traceback.rstrip()
+            "before the first item. The worker's traceback:\n" + traceback.rstrip()
         )
 
 
@@ -50,7 +51,7 @@ HOW_TO_PICKLE = (
     "A process pool sends the loop body, each item and each result to another "
     "process by pickling them. Define the loop body with def at module level (as in "
     "tasks.py), pass file paths rather than open files, return plain data; or use "
-    "the thread pool (--pool thread), which needs no pickling."
+    'the thread pool (pool="thread"), which needs no pickling.'
 )
 
 
@@ -75,6 +76,60 @@ def check_not_starting_a_worker() -> None:
             "forkserver start methods imports the main script first, and the guard "
             "keeps it from starting a run of its own"
         )
+
+
+def check_main_is_guarded(start_method: str) -> None:
+    """Said in the main process, before any worker starts: a process pool started
+    while the main script's top level runs, outside its __main__ guard. Workers of
+    spawn and forkserver import that script first, and would run it again."""
+    main = sys.modules["__main__"]
+    path = getattr(main, "__file__", None) or ""
+    if start_method == "fork" or not os.path.isfile(path):
+        return  # forked workers import nothing; a notebook or python -c: no file
+    frame = inspect.currentframe()
+    while frame is not None and not (
+        frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)
+    ):
+        frame = frame.f_back
+    if frame is None or frame.f_lineno in guarded_lines(path):
+        return  # called while the script's top level does not run, or guarded
+    raise PoolError(
+        f"a process pool was started at the top level of {path} (line "
+        f'{frame.f_lineno}), outside `if __name__ == "__main__":`. Each worker '
+        "process starts by importing that file, to find your loop body there, and "
+        "would run this line again. Move the code that starts the run under the "
+        'guard, at the end of the file: if __name__ == "__main__": results = '
+        "run_map(...)"
+    )
+
+
+def guarded_lines(path: str) -> set[int]:
+    """The line numbers under `if __name__ == "__main__":` in a script."""
+    try:
+        with open(path, "rb") as source:
+            tree = ast.parse(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and is_main_test(node.test):
+            for statement in node.body:
+                lines.update(range(statement.lineno, (statement.end_lineno or 0) + 1))
+    return lines
+
+
+def is_main_test(test: ast.expr) -> bool:
+    """`__name__ == "__main__"`, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    sides = [test.left, *test.comparators]
+    names = [side.id for side in sides if isinstance(side, ast.Name)]
+    texts = [side.value for side in sides if isinstance(side, ast.Constant)]
+    return (
+        isinstance(test.ops[0], ast.Eq)
+        and names == ["__name__"]
+        and texts == ["__main__"]
+    )
 
 
 def check_picklable(func, forked: bool = False) -> None:
@@ -123,9 +178,8 @@ def pool_errors(unfinished):
         raise PoolError(
             f"the pool broke ({type(exc).__name__}: {exc}); unfinished: "
             f"{unfinished()}. Results finished so far are kept. Try fewer "
-            "workers (--workers 1) if memory ran out, --serial to see the "
-            "problem in this process, and --resume with --output to continue "
-            "where the run stopped."
+            "workers (max_workers=1) if memory ran out, or run_serial to see the "
+            "problem in this process."
         ) from None
     except Exception as exc:
         raise PoolError(

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from . import cpython
 from .ctrl_c import ctrl_c_held, unblock_ctrl_c
-from .errors import check_not_starting_a_worker
+from .errors import check_main_is_guarded, check_not_starting_a_worker
 from .outcomes import RETRY_ON, Outcomes
 from .pool import Pool
 from .recycling import check_limits, limits_of
@@ -143,6 +143,7 @@ def new_workers(pool: str, count: int, settings: Settings, stops=None):
     an error or Ctrl-C."""
     if pool == "process":
         check_not_starting_a_worker()
+        check_main_is_guarded(process_context().get_start_method())
     logs = one_blas_thread = workers = None
     try:
         with ctrl_c_held():  # queues hold semaphores: no half-made pool

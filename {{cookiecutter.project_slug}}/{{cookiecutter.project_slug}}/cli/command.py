@@ -24,7 +24,13 @@ from .. import tasks as default_tasks
 from .._engine import PoolError, current_index, pool_threads_waited_for
 from .arguments import parse_args
 from .output import CannotResume, OutputFile, ResultWriter, label, to_json
-from .running import Run, choose_workers, describe_run, stdout_closed
+from .running import (
+    Run,
+    choose_workers,
+    describe_run,
+    in_option_terms,
+    stdout_closed,
+)
 from .sources import FileChoice, InputError, load_items
 
 
@@ -108,7 +114,7 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
         show_logs(args.log_level)
         code = Run(args, tasks, items, todo, writer).start(workers)
     except PoolError as exc:  # a cluster that cannot be reached
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {in_option_terms(str(exc))}", file=sys.stderr)
         return 1
     finally:
         if output:

@@ -110,7 +110,8 @@ class Run:
         except ItemError as exc:
             return self.stopped_by_item(exc)
         except PoolError as exc:
-            return self.say(f"error: {exc} ({self.count_written()})", 1)
+            said = in_option_terms(str(exc))
+            return self.say(f"error: {said} ({self.count_written()})", 1)
         except BrokenPipeError:
             return stdout_closed(self.writer.stream)
         except OSError as exc:  # the results could not be written: a full disk
@@ -205,6 +206,22 @@ class Run:
         if self.failures and args.output:
             again = command_to_go_on(args)
             print(f"to run the failed items again: {again}", file=sys.stderr)
+
+
+# The engine's advice names run_map's parameters; here, the options that set them.
+OPTIONS_FOR_PARAMETERS = {
+    'pool="thread"': "--pool thread",
+    "max_workers=1": "--workers 1",
+    "run_serial": "--serial",
+}
+
+
+def in_option_terms(message: str) -> str:
+    """An error of the engine, with the options of the command line in place of
+    the parameters it names."""
+    for parameter, option in OPTIONS_FOR_PARAMETERS.items():
+        message = message.replace(parameter, option)
+    return message
 
 
 def command_to_go_on(args) -> str:
