@@ -30,6 +30,11 @@ def check_choices(project, slug, pool, pattern, max_workers="None"):
         assert "time.sleep" in tasks and "FNV-1a" not in tasks
 
 
+# A reference render's name: its slug, made neutral in code_of, appears in no code
+# (a name such as "Reference" would turn the words "reference count" into PKG).
+REFERENCE = "Zq Render"
+
+
 def code_of(project, leave_out="tasks.py") -> dict[str, bytes]:
     """The project's Python files but <package>/tasks.py, the package's name made
     neutral: renders whose code_of is the same differ at most in tasks.py."""
@@ -55,7 +60,7 @@ def test_pool_and_pattern_render_a_project_that_runs_and_passes(render, pool, pa
     # Only tasks.py differs from the defaults' render (checked here), so only its
     # own tests need to run: test_workflows.py runs all of them on the defaults.
     if (pool, pattern) != ("process", "map"):
-        assert code_of(project) == code_of(render(project_name="Reference"))
+        assert code_of(project) == code_of(render(project_name=REFERENCE))
     project.check(changed="tasks")
 
 
@@ -130,7 +135,7 @@ def test_the_defaults(render):
 def test_every_license(render, license):
     project = render(license=license, author_name="Ada Lovelace")
     project.check(changed="text")  # no Python code changes: checked here
-    assert code_of(project, "") == code_of(render(project_name="Reference"), "")
+    assert code_of(project, "") == code_of(render(project_name=REFERENCE), "")
     meta = project.pyproject()["project"]
     if license == "none":
         assert not (project / "LICENSE").exists()
@@ -147,7 +152,7 @@ def test_ci_none_leaves_no_workflow(render):
     project = render(ci="none")
     assert not (project / ".github").exists()
     project.check(changed="text")  # no Python code changes: checked here
-    assert code_of(project, "") == code_of(render(project_name="Reference"), "")
+    assert code_of(project, "") == code_of(render(project_name=REFERENCE), "")
 
 
 def test_ci_github_workflow_runs_tests_and_ruff(render):
