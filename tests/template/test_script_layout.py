@@ -271,14 +271,15 @@ def test_uv_runs_the_script_and_its_test(render, uv):
         return uv(*args, cwd=project)
 
     check_results(uv_run("run", "--no-progress", "parallel_loop.py", "--workers", "8"))
-    # As the README says: uvx --with tqdm pytest
+    # As the README says: uvx --with-requirements parallel_loop.py pytest
     uv_run(
         "tool",
         "run",
         "--no-progress",
-        "--with",
-        "tqdm",
+        "--with-requirements",
+        "parallel_loop.py",
         "pytest",
         "-p",
         "no:cacheprovider",
     )
+    assert "uvx --with-requirements parallel_loop.py pytest" in project.read("README.md")

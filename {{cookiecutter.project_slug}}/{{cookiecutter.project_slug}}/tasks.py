@@ -11,6 +11,10 @@
 
 The items come from the command line (`python -m {{ cookiecutter.project_slug }} FILES_OR_DIRS...`
 gives paths, `--lines FILE` one string per line) or, with neither, from items().
+
+What the loop body imports beyond the standard library goes in pyproject.toml's
+`dependencies` ("pillow>=10", say): `pip install -e ".[test]"`, `uv run` and the
+tests' workflow then install it.
 """
 
 from __future__ import annotations
