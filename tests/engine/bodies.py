@@ -2,7 +2,7 @@
 import them under any start method. Used as the `tasks` module of run_cli.py.
 
 Each item is a file or a line of text; what it says is what the loop body does:
-"fail" raises, "exit" kills the worker process, "sys.exit" calls sys.exit(3),
+"fail" raises, "http://..." fetches that URL, "exit" kills the worker process, "sys.exit" calls sys.exit(3),
 "sleep S" waits S seconds, "print" prints to stdout, "hang" sleeps for good,
 "nested" runs a process pool of its own, "regex [DIR]" holds the GIL in C code
 for good (after a mark in DIR), "spin N" computes for N loops, "meet DIR"
@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.request import urlopen
 
 DATA = "set at import"  # see "data"
 POOL = "process"
@@ -61,6 +62,9 @@ def process_item(item):
         text = what
     if text == "fail":
         raise ValueError(f"cannot process {item}")
+    if text.startswith("http://"):  # a URL: what the server says, as bytes read
+        with urlopen(text, timeout=60) as response:
+            return len(response.read())
     if text == "exit":
         os._exit(3)
     if text == "segfault":  # what a C extension does with a bad pointer

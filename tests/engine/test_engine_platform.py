@@ -1,8 +1,11 @@
 """What the engine takes from the machine: CPU quotas of containers, BLAS threads
 in worker processes, free-threaded Python in bench's advice."""
 
+import http.server
 import os
 import sys
+import threading
+import time
 
 import bodies
 import pytest
@@ -149,6 +152,20 @@ def test_bench_names_the_settings_to_change(project, make_files, capsys):
     assert "recommendation: --pool thread" in out
     assert 'POOL = "thread" and MAX_WORKERS = ' in out
     assert "spread" in out and "OMP_NUM_THREADS" in out
+    # Threads still gained at 8, half the sample: it says so, and how to look on.
+    assert "note: 8 threads, the most tried, were still gaining" in out
+    assert "half the sample (16 items, two a thread)" in out and "--sample 32" in out
+    # bodies.py says MAX_WORKERS = 2, on processes: compared with that setting.
+    said = "the setting in force, --pool process --workers 2 (tasks.MAX_WORKERS): "
+    assert said in out and "; the fastest here is " in out
+
+
+def test_bench_compares_with_the_workers_given(project, make_files, capsys):
+    files = make_files(*["sleep 0.03"] * 8)
+    options = ["--sample", "8", "--repeats", "1", "--pool", "thread"]
+    out = run_bench(project, capsys, *files, *options, "--workers", "3")
+    assert "thread         3 " in out  # a count the search does not try: timed too
+    assert "the setting in force, --pool thread --workers 3 (--workers): " in out
 
 
 def test_bench_on_free_threaded_python_says_threads_compute(
@@ -191,3 +208,47 @@ def test_bench_says_why_threads_may_lose_on_free_threaded_python(
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
     bench.recommend(rows, 20)
     assert "no faster" not in capsys.readouterr().out
+
+
+class SlowService(http.server.BaseHTTPRequestHandler):
+    """Answers each request after DELAY seconds, as a slow service does; it serves
+    any number at once."""
+
+    DELAY = 0.1
+
+    def do_GET(self):
+        time.sleep(self.DELAY)
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class ManyAtOnce(http.server.ThreadingHTTPServer):
+    request_queue_size = 512  # 128 connections at once: none waits to be accepted
+    daemon_threads = True
+
+
+def test_bench_looks_past_32_threads_when_a_slow_server_rewards_it(project, bench):
+    # bench used to stop at 32 threads. 256 requests of 0.1 s each: 32 threads
+    # take about 0.8 s, 128 about 0.2 s, and the search goes on to find it.
+    server = ManyAtOnce(("127.0.0.1", 0), SlowService)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        urls = [f"http://127.0.0.1:{port}/{number}" for number in range(256)]
+        found = bench.search_threads(
+            lambda count: bench.timed(bodies, urls, "thread", count, 1), len(urls)
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    seconds = {row.workers: row.seconds for row in found.rows}
+    assert max(seconds) == 128, seconds  # past 32, as far as the sample allows
+    assert seconds[128] < seconds[32], seconds
+    assert all(row.failed == 0 for row in found.rows)

@@ -51,15 +51,34 @@ def test_nothing_to_bench(cli, tmp_path, capsys):
     assert "nothing to do" in capsys.readouterr().out
 
 
-def test_worker_counts_and_sample(project):
-    from parallel_loop.cli.bench import sample, worker_counts
+def test_process_counts_and_sample(project):
+    from parallel_loop.cli.bench import process_counts, sample
 
-    assert worker_counts("process", 2) == [1, 2]
-    assert worker_counts("process", 6) == [1, 2, 4, 6]
-    assert worker_counts("process", 1) == [1]
-    assert worker_counts("thread", 2) == [2, 4, 8, 16, 32]
+    assert process_counts(2) == [1, 2]
+    assert process_counts(6) == [1, 2, 4, 6]
+    assert process_counts(1) == [1]
     assert sample(list(range(100)), 4) == [0, 25, 50, 75]
     assert sample([1, 2], 20) == [1, 2]
+
+
+def test_threads_double_until_they_stop_gaining(project):
+    from parallel_loop.cli.bench import Timing, search_threads
+
+    def model(seconds):  # a Timing of `count` threads, from seconds(count)
+        return lambda count: Timing("thread", count, seconds(count), 0.0, 0)
+
+    def tried(found):
+        return [row.workers for row in found.rows], found.stopped
+
+    # 512 items that wait 0.1 s each, on a service that serves 100 at once.
+    waiting = search_threads(model(lambda n: 51.2 / min(n, 100)), 512)
+    assert tried(waiting) == ([2, 4, 8, 16, 32, 64, 128, 256], "no gain")
+    computing = search_threads(model(lambda n: 1.0), 512)  # the GIL: no gain
+    assert tried(computing) == ([2, 4], "no gain")
+    gaining = model(lambda n: 100 / n)
+    assert tried(search_threads(gaining, 20)) == ([2, 4, 8], "sample")
+    assert tried(search_threads(gaining, 10_000))[1] == "ceiling"
+    assert tried(search_threads(gaining, 10_000))[0][-1] == 256
 
 
 @pytest.mark.parametrize("value", ["0", "x"])

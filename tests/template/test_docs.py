@@ -174,6 +174,9 @@ def test_the_bench_sample_is_what_bench_prints_for_its_figures(project, monkeypa
     monkeypatch.setattr("builtins.print", lambda *args: printed.append(" ".join(args)))
     bench.print_table(rows, 20)
     bench.recommend(rows, 20)
+    threads = [row for row in rows if row.pool == "thread"]
+    bench.say_where_threads_stopped(bench.ThreadSearch(threads, "no gain"), 20)
+    bench.compare_with_the_setting(rows, "process", 1, "the default: half the CPUs")
     assert "\n".join(printed).strip("\n") + "\n" == sample
 
 

@@ -282,4 +282,6 @@ def test_uv_runs_the_script_and_its_test(render, uv):
         "-p",
         "no:cacheprovider",
     )
-    assert "uvx --with-requirements parallel_loop.py pytest" in project.read("README.md")
+    assert "uvx --with-requirements parallel_loop.py pytest" in project.read(
+        "README.md"
+    )

@@ -587,9 +587,13 @@ def test_tasks_max_workers_sets_the_count_and_the_default_says_so(
     monkeypatch.setattr(fake_tasks, "MAX_WORKERS", None)
     monkeypatch.setattr(running, "default_max_workers", lambda: 1)
     monkeypatch.setattr(fake_tasks, "process_item", len)
-    assert cli("--lines", listing, "--pool", "thread") == 0
+    assert cli("--lines", listing, "--pool", "process") == 0
     err = capsys.readouterr().err
     assert "1 worker(s) (the default: half the CPUs; try --workers N)" in err
+    assert cli("--lines", listing, "--pool", "thread") == 0  # a figure for waiting
+    err = capsys.readouterr().err
+    assert "1 worker(s) (the default: half the CPUs; work that waits takes more " in err
+    assert "try --workers 16, or measure with bench)" in err
 
 
 def flaky(item):

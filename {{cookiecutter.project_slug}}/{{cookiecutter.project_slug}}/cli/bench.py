@@ -35,6 +35,10 @@ CLOSE_ENOUGH = 1.10
 SHORTEST_SAMPLE_SECONDS = 0.2
 # A speedup whose range over the repeats is wider than this factor says too little.
 WIDE_RANGE = 1.5
+# Thread counts double while each doubling is at least this much faster, up to the
+# ceiling: a service or a disk has its own limits long before that.
+GAIN = 1.10
+THREAD_CEILING = 256
 
 
 class Timing(NamedTuple):
@@ -48,15 +52,37 @@ class Timing(NamedTuple):
     failed: int
 
 
-def worker_counts(pool: str, cpus: int) -> list[int]:
-    """Processes: 1, 2, 4, ... up to the CPUs. Threads: 2, 4, ... 32, since threads
-    that wait can be many more than the CPUs."""
-    limit = cpus if pool == "process" else 32
-    counts, count = [], 1 if pool == "process" else 2
-    while count < limit:
+def process_counts(cpus: int) -> list[int]:
+    """1, 2, 4, ... up to the CPUs: more processes than CPUs compute no faster."""
+    counts, count = [], 1
+    while count < cpus:
         counts.append(count)
         count *= 2
-    return [*counts, limit]
+    return [*counts, cpus]
+
+
+class ThreadSearch(NamedTuple):
+    """Thread counts tried, doubling, and why the doubling stopped."""
+
+    rows: list[Timing]
+    stopped: str  # "no gain", "ceiling" or "sample"
+
+
+def search_threads(time_threads, items: int) -> ThreadSearch:
+    """Threads doubled from 2 while each doubling is at least GAIN faster (threads
+    that wait can be far more than the CPUs), up to THREAD_CEILING and to half the
+    sample (two items a thread: more threads than that have nothing to overlap).
+    time_threads(count) -> the Timing of that many threads."""
+    rows = [time_threads(2)]
+    while True:
+        count = rows[-1].workers * 2
+        if count > THREAD_CEILING:
+            return ThreadSearch(rows, "ceiling")
+        if count > items // 2:
+            return ThreadSearch(rows, "sample")
+        rows.append(time_threads(count))
+        if rows[-1].seconds * GAIN > rows[-2].seconds:
+            return ThreadSearch(rows, "no gain")
 
 
 def sample(items: list, size: int) -> list:
@@ -120,6 +146,19 @@ def main(argv, tasks) -> int:
         metavar="N",
         help="time each setting N times and take the median (default: %(default)s)",
     )
+    parser.add_argument(
+        "--pool",
+        choices=["process", "thread"],
+        default=tasks.POOL,
+        help="the pool of the setting to compare with (default: tasks.POOL)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="the worker count to compare with (default: tasks.MAX_WORKERS, else "
+        "half the CPUs)",
+    )
     args = parser.parse_args(argv)
     check_file_choice(args, parser)
     choice = FileChoice(args.glob, args.hidden)
@@ -136,11 +175,29 @@ def main(argv, tasks) -> int:
     if not gil_enabled():
         print("free-threaded Python: threads can compute at once; see if they do")
     rows = [timed(tasks, items, None, 1, args.repeats)]
-    for pool in ("thread", "process"):
-        for workers in worker_counts(pool, cpus):
-            rows.append(timed(tasks, items, pool, workers, args.repeats))
+    threads = search_threads(
+        lambda count: timed(tasks, items, "thread", count, args.repeats), len(items)
+    )
+    rows += threads.rows
+    for workers in process_counts(cpus):
+        rows.append(timed(tasks, items, "process", workers, args.repeats))
+    pool, workers, source = setting_in_force(args, tasks)
+    if not any(row.pool == pool and row.workers == workers for row in rows):
+        rows.append(timed(tasks, items, pool, workers, args.repeats))
     print_table(rows, len(items))
-    return recommend(rows, len(items))
+    recommend(rows, len(items))
+    say_where_threads_stopped(threads, len(items))
+    compare_with_the_setting(rows, pool, workers, source)
+    return 0
+
+
+def setting_in_force(args, tasks) -> tuple[str, int, str]:
+    """The pool and worker count a run would use, and where the count comes from."""
+    if args.workers:
+        return args.pool, args.workers, "--workers"
+    if tasks.MAX_WORKERS:
+        return args.pool, tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
+    return args.pool, default_max_workers(), "the default: half the CPUs"
 
 
 def print_table(rows: list[Timing], count: int) -> None:
@@ -199,12 +256,6 @@ def recommend(rows: list[Timing], count: int) -> int:
             f'to make it the default: POOL = "{pool}" and MAX_WORKERS = {workers} '
             "in tasks.py"
         )
-        default = default_max_workers()
-        if pool == "process" and workers > default:
-            print(
-                f"the default, {default} worker(s) (half the CPUs), leaves "
-                f"{workers - default} of the CPUs this work can use idle"
-            )
     threads = [row.seconds for row in rows if row.pool == "thread"]
     if not gil_enabled() and threads and min(threads) >= serial_seconds:
         print(THREADS_CONTEND)
@@ -223,6 +274,40 @@ THREADS_CONTEND = (
     '(prime = int("100000001b3", 16)), or compile ahead (python -m compileall '
     "{{ cookiecutter.project_slug }}) and let Python read the .pyc."
 )
+
+
+def say_where_threads_stopped(threads: ThreadSearch, count: int) -> None:
+    """Where the doubling of threads stopped while they were still gaining: more
+    may be faster, and how to look."""
+    largest = threads.rows[-1].workers
+    if threads.stopped == "no gain":
+        return
+    why = (
+        f"the ceiling of {THREAD_CEILING} threads"
+        if threads.stopped == "ceiling"
+        else f"half the sample ({count} items, two a thread)"
+    )
+    more = "" if threads.stopped == "ceiling" else f": --sample {4 * largest}"
+    print(
+        f"note: {largest} threads, the most tried, were still gaining; {why} ended "
+        f"the search. More threads may be faster still: time more items{more}"
+    )
+
+
+def compare_with_the_setting(rows: list[Timing], pool: str, workers: int, source):
+    """How the setting a run would use did, against the fastest of the table."""
+    (row,) = [r for r in rows if r.pool == pool and r.workers == workers]
+    serial_seconds = rows[0].seconds
+    fastest = min(r.seconds for r in rows)
+    said = (
+        f"the setting in force, --pool {pool} --workers {workers} ({source}): "
+        f"{serial_seconds / row.seconds:.2f}x the serial speed"
+    )
+    if row.seconds <= fastest * CLOSE_ENOUGH:
+        said += ", as fast as the best here: keep it"
+    else:
+        said += f"; the fastest here is {row.seconds / fastest:.2f}x faster"
+    print(said)
 
 
 def say_how_sure(serial_seconds: float, count: int, pooled: bool, low, high) -> None:

@@ -256,6 +256,11 @@ def choose_workers(args, tasks) -> tuple[int, str]:
 {%- endif %}
     if tasks.MAX_WORKERS:
         return tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
+    if args.pool == "thread":  # threads that wait can be many more than the CPUs
+        return default_max_workers(), (
+            "the default: half the CPUs; work that waits takes more threads: "
+            "try --workers 16, or measure with bench"
+        )
     return default_max_workers(), "the default: half the CPUs; try --workers N"
 
 
