@@ -212,9 +212,17 @@ def test_an_empty_lines_file_has_nothing_to_do(tmp_path, capsys):
 
 def test_lines_that_are_not_utf8_are_named(tmp_path, capsys):
     listing = tmp_path / "latin1.txt"
-    listing.write_bytes(b"ok\ncaf\xe9\n")
+    listing.write_bytes(b"ok\ncaf\xe9\n")  # as Windows' "ANSI" (cp1252) saves it
     err = usage_error(capsys, "--lines", listing)
-    assert "line 2: not valid UTF-8" in err
+    assert "line 2: not valid UTF-8" in err and "iconv -f cp1252 -t utf-8" in err
+
+
+def test_utf16_without_its_byte_order_mark_is_named(tmp_path, capsys):
+    listing = tmp_path / "skus.txt"
+    listing.write_bytes("SKU-1001\nSKU-1002\n".encode("utf-16-le"))
+    err = usage_error(capsys, "--lines", listing)
+    assert "line 1: NUL characters, as in UTF-16 text without its byte-order" in err
+    assert "iconv -f utf-16le -t utf-8" in err
 
 
 def test_a_missing_lines_file_is_a_usage_error(tmp_path, capsys):

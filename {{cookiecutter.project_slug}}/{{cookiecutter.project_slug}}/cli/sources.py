@@ -185,8 +185,15 @@ def decode_lines(stream, name: str) -> list[str]:
             raise InputError(
                 f"{name}, line {number}: not valid UTF-8 (byte {raw[exc.start]:#04x} "
                 f"at column {exc.start + 1}); convert the file to UTF-8, for "
-                f"example with iconv -f latin1 -t utf-8"
+                "example with iconv -f cp1252 -t utf-8 (Windows' 'ANSI'; latin1 "
+                "elsewhere)"
             ) from None
+        if "\0" in line:  # UTF-16 saved without its byte-order mark
+            raise InputError(
+                f"{name}, line {number}: NUL characters, as in UTF-16 text without "
+                "its byte-order mark; convert it to UTF-8, for example with "
+                "iconv -f utf-16le -t utf-8"
+            )
         if line:
             lines.append(line)
     return lines
