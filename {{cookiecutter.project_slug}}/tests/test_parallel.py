@@ -2,7 +2,10 @@
 failures named, on both pools. (The engine's faults, signals and start methods
 are tested where the template is developed.)"""
 
+import inspect
 import os
+import pydoc
+import re
 import sys
 import threading
 import time
@@ -339,3 +342,12 @@ def test_default_max_workers_is_never_zero(monkeypatch):
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # "cannot tell"
     assert default_max_workers() == 1
+
+
+def test_help_lists_every_parameter_and_what_a_run_raises():
+    for function in (run_map, run_submit):
+        text = pydoc.render_doc(function, renderer=pydoc.plaintext)
+        for name in inspect.signature(function).parameters:
+            assert re.search(rf"^ +{name} ", text, re.M), (function, name)
+        for error in ("ItemError", "PoolError", "ValueError", "KeyboardInterrupt"):
+            assert re.search(rf"^ +{error} ", text, re.M), (function, error)

@@ -89,6 +89,13 @@ PARAMETERS = """
         teardown      teardown(what setup returned), in the same worker, at its end
         max_items_per_worker  processes: new workers once one has run N items
         max_worker_memory_mb  processes: new workers once one's memory passed MB
+
+    Raises:
+        ItemError     an item failed (without keep_going): .failure says which, how
+        PoolError     the pool itself failed: a loop body that cannot be pickled, a
+                      run started outside the __main__ guard, setup() that raised
+        ValueError    a parameter out of range (max_workers=0, timeout=-1, ...)
+        KeyboardInterrupt  Ctrl-C: queued work cancelled, workers ended
 """
 
 
