@@ -108,8 +108,12 @@ def test_bench_times_the_lines_of_a_file(project, tmp_path, capsys):
 
 
 def test_bench_says_when_a_sample_is_too_short(project, make_files, capsys):
-    out = run_bench(project, capsys, *make_files("a", "bb"), "--repeats", "1")
-    assert "too short to be sure" in out and "--sample" in out
+    files = make_files(*["a"] * 10)
+    out = run_bench(project, capsys, *files, "--sample", "2", "--repeats", "1")
+    assert "too short to be sure" in out and "(--sample 10)" in out  # all there is
+    out = run_bench(project, capsys, *files[:2], "--repeats", "1")
+    assert "too short to be sure" in out and "Time larger items." in out
+    assert "--sample" not in out  # the sample is the whole input already
 
 
 def test_bench_advises_from_a_short_sample_and_asks_for_more(project, bench, capsys):
@@ -152,12 +156,12 @@ def test_bench_names_the_settings_to_change(project, make_files, capsys):
     assert "recommendation: --pool thread" in out
     assert 'POOL = "thread" and MAX_WORKERS = ' in out
     assert "spread" in out and "OMP_NUM_THREADS" in out
-    # Threads still gained at 8, half the sample: it says so, and how to look on.
-    assert "note: 8 threads, the most tried, were still gaining" in out
-    assert "half the sample (16 items, two a thread)" in out and "--sample 32" in out
+    # Threads still gained at 8 when the 16 items ran out: it says so.
+    said = "note: 8 threads were still gaining when the input ran out (16 items, two"
+    assert said in out and "try --workers 16" in out
     # bodies.py says MAX_WORKERS = 2, on processes: compared with that setting.
     said = "the setting in force, --pool process --workers 2 (tasks.MAX_WORKERS): "
-    assert said in out and "; the fastest here is " in out
+    assert said in out and "x the serial speed, against " in out
 
 
 def test_bench_compares_with_the_workers_given(project, make_files, capsys):
@@ -233,22 +237,33 @@ class ManyAtOnce(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-def test_bench_looks_past_32_threads_when_a_slow_server_rewards_it(project, bench):
-    # bench used to stop at 32 threads. 256 requests of 0.1 s each: 32 threads
-    # take about 0.8 s, 128 about 0.2 s, and the search goes on to find it.
+def test_bench_looks_past_32_threads_when_a_slow_server_rewards_it(
+    project, capsys, tmp_path
+):
+    # bench used to stop at 32 threads. 512 URLs of a service that answers each in
+    # 0.1 s, from bench's default sample of 20: threads past 10 are timed on more
+    # of the URLs (two a thread), and 128 beat 32.
     server = ManyAtOnce(("127.0.0.1", 0), SlowService)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         port = server.server_address[1]
-        urls = [f"http://127.0.0.1:{port}/{number}" for number in range(256)]
-        found = bench.search_threads(
-            lambda count: bench.timed(bodies, urls, "thread", count, 1), len(urls)
+        listing = tmp_path / "urls.txt"
+        listing.write_text(
+            "".join(f"http://127.0.0.1:{port}/{n}\n" for n in range(512))
         )
+        out = run_bench(project, capsys, "--lines", listing, "--repeats", "1")
     finally:
         server.shutdown()
         server.server_close()
-    seconds = {row.workers: row.seconds for row in found.rows}
-    assert max(seconds) == 128, seconds  # past 32, as far as the sample allows
-    assert seconds[128] < seconds[32], seconds
-    assert all(row.failed == 0 for row in found.rows)
+    seconds = {
+        int(line.split()[1]): float(line.split()[2].rstrip("s"))
+        for line in out.splitlines()
+        if line.startswith("thread ")
+    }
+    assert max(seconds) >= 128 and seconds[128] < seconds[32], out
+    assert "timed more items of the input (two a thread)" in out
+    recommended = int(
+        out.split("recommendation: --pool thread --workers ")[1].split()[0]
+    )
+    assert recommended >= 64, out

@@ -76,7 +76,7 @@ def test_threads_double_until_they_stop_gaining(project):
     computing = search_threads(model(lambda n: 1.0), 512)  # the GIL: no gain
     assert tried(computing) == ([2, 4], "no gain")
     gaining = model(lambda n: 100 / n)
-    assert tried(search_threads(gaining, 20)) == ([2, 4, 8], "sample")
+    assert tried(search_threads(gaining, 20)) == ([2, 4, 8], "input")
     assert tried(search_threads(gaining, 10_000))[1] == "ceiling"
     assert tried(search_threads(gaining, 10_000))[0][-1] == 256
 

@@ -51,6 +51,10 @@ class Timing(NamedTuple):
     spread: float
     failed: int
 
+    def scaled(self, factor: float) -> Timing:
+        """The same, for `factor` times as many items."""
+        return self._replace(seconds=self.seconds * factor, spread=self.spread * factor)
+
 
 def process_counts(cpus: int) -> list[int]:
     """1, 2, 4, ... up to the CPUs: more processes than CPUs compute no faster."""
@@ -65,21 +69,21 @@ class ThreadSearch(NamedTuple):
     """Thread counts tried, doubling, and why the doubling stopped."""
 
     rows: list[Timing]
-    stopped: str  # "no gain", "ceiling" or "sample"
+    stopped: str  # "no gain", "ceiling" or "input"
 
 
 def search_threads(time_threads, items: int) -> ThreadSearch:
     """Threads doubled from 2 while each doubling is at least GAIN faster (threads
     that wait can be far more than the CPUs), up to THREAD_CEILING and to half the
-    sample (two items a thread: more threads than that have nothing to overlap).
-    time_threads(count) -> the Timing of that many threads."""
+    `items` there are (two items a thread: more threads than that have little to
+    overlap). time_threads(count) -> the Timing of that many threads."""
     rows = [time_threads(2)]
     while True:
         count = rows[-1].workers * 2
         if count > THREAD_CEILING:
             return ThreadSearch(rows, "ceiling")
         if count > items // 2:
-            return ThreadSearch(rows, "sample")
+            return ThreadSearch(rows, "input")
         rows.append(time_threads(count))
         if rows[-1].seconds * GAIN > rows[-2].seconds:
             return ThreadSearch(rows, "no gain")
@@ -147,6 +151,9 @@ def main(argv, tasks) -> int:
         help="time each setting N times and take the median (default: %(default)s)",
     )
     parser.add_argument(
+        "--no-progress", action="store_true", help="accepted: bench shows no bar"
+    )
+    parser.add_argument(
         "--pool",
         choices=["process", "thread"],
         default=tasks.POOL,
@@ -163,9 +170,10 @@ def main(argv, tasks) -> int:
     check_file_choice(args, parser)
     choice = FileChoice(args.glob, args.hidden)
     try:
-        items = sample(load_items(args, tasks, print, print, (), choice), args.sample)
+        every_item = load_items(args, tasks, print, print, (), choice)
     except InputError as exc:
         parser.error(str(exc))
+    items = sample(every_item, args.sample)
     if not items:
         print("nothing to do")
         return 0
@@ -175,9 +183,14 @@ def main(argv, tasks) -> int:
     if not gil_enabled():
         print("free-threaded Python: threads can compute at once; see if they do")
     rows = [timed(tasks, items, None, 1, args.repeats)]
-    threads = search_threads(
-        lambda count: timed(tasks, items, "thread", count, args.repeats), len(items)
-    )
+
+    def time_threads(count: int) -> Timing:
+        # Two items a thread at least, from the whole input: scaled to the sample.
+        more = sample(every_item, max(len(items), 2 * count))
+        timing = timed(tasks, more, "thread", count, args.repeats)
+        return timing.scaled(len(items) / len(more))
+
+    threads = search_threads(time_threads, len(every_item))
     rows += threads.rows
     for workers in process_counts(cpus):
         rows.append(timed(tasks, items, "process", workers, args.repeats))
@@ -185,8 +198,13 @@ def main(argv, tasks) -> int:
     if not any(row.pool == pool and row.workers == workers for row in rows):
         rows.append(timed(tasks, items, pool, workers, args.repeats))
     print_table(rows, len(items))
-    recommend(rows, len(items))
-    say_where_threads_stopped(threads, len(items))
+    if len(items) < 2 * threads.rows[-1].workers:
+        print(
+            f"note: more threads than half the sample timed more items of the input "
+            f"(two a thread), scaled to the {len(items)} of the sample"
+        )
+    recommend(rows, len(items), len(every_item))
+    say_where_threads_stopped(threads, len(every_item))
     compare_with_the_setting(rows, pool, workers, source)
     return 0
 
@@ -222,7 +240,7 @@ def print_table(rows: list[Timing], count: int) -> None:
     )
 
 
-def recommend(rows: list[Timing], count: int) -> int:
+def recommend(rows: list[Timing], count: int, available: int | None = None) -> int:
     """Advises from what was measured: the setting with the fewest workers within
     CLOSE_ENOUGH of the fastest, its speedup with the range the repeats saw, and
     how to be surer where the sample was short or that range is wide."""
@@ -259,7 +277,7 @@ def recommend(rows: list[Timing], count: int) -> int:
     threads = [row.seconds for row in rows if row.pool == "thread"]
     if not gil_enabled() and threads and min(threads) >= serial_seconds:
         print(THREADS_CONTEND)
-    say_how_sure(serial_seconds, count, pool != "serial", low, high)
+    say_how_sure(serial_seconds, count, pool != "serial", low, high, available)
     return 0
 
 
@@ -276,22 +294,20 @@ THREADS_CONTEND = (
 )
 
 
-def say_where_threads_stopped(threads: ThreadSearch, count: int) -> None:
-    """Where the doubling of threads stopped while they were still gaining: more
-    may be faster, and how to look."""
+def say_where_threads_stopped(threads: ThreadSearch, available: int) -> None:
+    """Where the doubling of threads stopped while they were still gaining."""
     largest = threads.rows[-1].workers
-    if threads.stopped == "no gain":
-        return
-    why = (
-        f"the ceiling of {THREAD_CEILING} threads"
-        if threads.stopped == "ceiling"
-        else f"half the sample ({count} items, two a thread)"
-    )
-    more = "" if threads.stopped == "ceiling" else f": --sample {4 * largest}"
-    print(
-        f"note: {largest} threads, the most tried, were still gaining; {why} ended "
-        f"the search. More threads may be faster still: time more items{more}"
-    )
+    if threads.stopped == "ceiling":
+        print(
+            f"note: {largest} threads, the most tried (the ceiling), were still "
+            "gaining: more may be faster still; try --workers higher on a real run"
+        )
+    elif threads.stopped == "input":
+        print(
+            f"note: {largest} threads were still gaining when the input ran out "
+            f"({available} items, two a thread): for all of it, try --workers "
+            f"{min(available, THREAD_CEILING)}"
+        )
 
 
 def compare_with_the_setting(rows: list[Timing], pool: str, workers: int, source):
@@ -306,25 +322,32 @@ def compare_with_the_setting(rows: list[Timing], pool: str, workers: int, source
     if row.seconds <= fastest * CLOSE_ENOUGH:
         said += ", as fast as the best here: keep it"
     else:
-        said += f"; the fastest here is {row.seconds / fastest:.2f}x faster"
+        said += f", against {serial_seconds / fastest:.2f}x for the fastest here"
     print(said)
 
 
-def say_how_sure(serial_seconds: float, count: int, pooled: bool, low, high) -> None:
+def say_how_sure(
+    serial_seconds: float, count: int, pooled: bool, low, high, available=None
+) -> None:
     """Says how to be surer, where the sample was short or the repeats' range of
-    speedups (low to high) is wide."""
+    speedups (low to high) is wide; never more items than the `available` ones."""
+    available = available or math.inf
+    whole = count >= available  # the sample is every item there is
     if serial_seconds < SHORTEST_SAMPLE_SECONDS:
         # Enough items for SHORTEST_SAMPLE_SECONDS of serial work, and more than now.
         enough = SHORTEST_SAMPLE_SECONDS / max(serial_seconds, 1e-9)
-        more = max(2 * count, math.ceil(count * enough))
+        more = min(max(2 * count, math.ceil(count * enough)), available)
+        how = f"more items (--sample {more}), or larger ones"
         print(
             f"uncertain: {count} items take {serial_seconds:.3f} s serially, too "
             "short to be sure (sending items to workers costs about as much). Time "
-            f"more items (--sample {more}), or larger ones."
+            f"{'larger items' if whole else how}."
         )
     elif pooled and (low < 1 or high > WIDE_RANGE * low):
+        more = min(2 * count, available)
+        more_items = "" if whole else f" or more items (--sample {more})"
         print(
             f"uncertain: the repeats varied from {low:.2f}x to {high:.2f}x (a busy "
             "machine, or items that differ a lot): time again with more repeats "
-            f"(--repeats 7) or more items (--sample {2 * count})."
+            f"(--repeats 7){more_items}."
         )
