@@ -344,7 +344,7 @@ def test_keep_going_says_each_failure_once_and_the_first_traceback(
     assert cli(*files, "--pool", pool, "--keep-going") == 1
     out, err = capsys.readouterr()
     assert sorted(r["index"] for r in records(out) if "result" in r) == [0, 2]
-    assert "done: 2 of 4 items" in err and "2 failed" in err
+    assert "done: 2 of 4 items" in err and "2 failed: 2 ValueError (each said" in err
     assert 'their lines on stdout have an "error"' in err
     assert err.count("item #1 (") == 1 and err.count("item #3 (") == 1  # once each
     assert err.count("Traceback") == 1 and err.count(" raised:\n") == 1  # the first's
@@ -624,12 +624,27 @@ def test_tasks_retries_and_retry_on_reach_the_command_line(
     item = tmp_path / "counts.txt"
     item.write_text("")
     code = cli(item, "--pool", "thread", "--keep-going")
-    (record,) = records(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    (record,) = records(out)
     if retry_on == (LookupError,):  # tried 3 times: the third time it works
         assert code == 0 and record["result"] == 3 and record["attempts"] == 3
+        assert "0 failed; 1 took more than one attempt (--retries)" in err
     else:  # not an error to retry: it fails at once
         assert code == 1 and record["error"].startswith("LookupError: try 1")
-        assert record["attempts"] == 1
+        assert record["attempts"] == 1 and "took more than one" not in err
+
+
+def test_a_failure_after_its_retries_says_how_many_attempts(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(fake_tasks, "process_item", flaky)
+    monkeypatch.setattr(fake_tasks, "RETRY_ON", (LookupError,), raising=False)
+    item = tmp_path / "counts.txt"
+    item.write_text("")
+    assert cli(item, "--pool", "thread", "--keep-going", "--retries", "1") == 1
+    err = capsys.readouterr().err
+    assert "failed: LookupError: try 2 (after 2 attempts)" in err
+    assert "1 failed: 1 LookupError (each said above" in err
 
 
 def test_no_progress_turns_the_bar_off(make_files, capsys, monkeypatch):

@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import time
+from collections import Counter
 from contextlib import nullcontext
 
 from tqdm import tqdm
@@ -63,6 +64,7 @@ class Run:
         self.bar: tqdm | None = None
         self.pool: Pool | None = None  # counts the attempts of retries
         self.teardowns_failed_before = TEARDOWN_FAILURES.count
+        self.retried = 0  # items that took more than one attempt
 
     def on_result(self, position: int, outcome) -> None:
         """Called in this thread as each item finishes: writes its line."""
@@ -70,21 +72,24 @@ class Run:
         if isinstance(outcome, timeline.Span):
             self.spans.append(outcome)
             outcome = outcome.value
-        if isinstance(outcome, Failure):
-            self.failures.append(outcome.put_at(index))
-            if self.args.keep_going:
-                self.tell_failure(self.failures[-1])
         attempts = None
         if self.args.retries and self.pool is not None:
             attempts = self.pool.attempts_of(position)
+            self.retried += attempts > 1
+        if isinstance(outcome, Failure):
+            self.failures.append(outcome.put_at(index))
+            if self.args.keep_going:
+                self.tell_failure(self.failures[-1], attempts)
         self.writer.write(record_line(index, self.items[index], outcome, attempts))
         if self.bar is not None:
             self.bar.update()
 
-    def tell_failure(self, failure: Failure) -> None:
+    def tell_failure(self, failure: Failure, attempts: int | None) -> None:
         """--keep-going says each failure once, as it happens; the traceback of the
         first one only (of each one at --log-level DEBUG)."""
         said = failure.describe()
+        if attempts and attempts > 1:
+            said += f" (after {attempts} attempts)"
         first = len(self.failures) == 1
         if failure.traceback and (first or self.args.log_level == "DEBUG"):
             said += f"\nitem #{failure.index} raised:\n{failure.traceback.rstrip()}"
@@ -198,8 +203,12 @@ class Run:
         said = f"done: {done} of {len(self.todo)} items in {seconds:.1f} s, "
         said += f"{len(self.failures)} failed"
         if self.failures:
+            kinds = Counter(failure.error.split(":")[0] for failure in self.failures)
+            said += ": " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
             where = f"in {args.output}" if args.output else "on stdout"
             said += f' (each said above; their lines {where} have an "error")'
+        if self.retried:
+            said += f"; {self.retried} took more than one attempt (--retries)"
         print(said, file=sys.stderr)
         if teardowns_failed := TEARDOWN_FAILURES.since(self.teardowns_failed_before):
             print(f"teardown() failed in {teardowns_failed} worker(s)", file=sys.stderr)
