@@ -122,6 +122,16 @@ def test_glob_chooses_the_files_of_walked_directories(tmp_path, capsys):
     assert names_in(out) == ["notes.txt", "d.tsv"]
 
 
+def test_a_file_unlike_the_others_that_fails_gets_the_glob_hint(tmp_path, capsys):
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "README.txt").write_text("fail")
+    assert cli(tmp_path, "--pool", "thread") == 1
+    err = capsys.readouterr().err
+    assert "README.txt) failed: ValueError" in err
+    assert "Not one of your files? --glob '*.csv' takes only those" in err
+
+
 def test_glob_and_hidden_need_a_directory(tmp_path, capsys):
     listing = tmp_path / "items.txt"
     listing.write_text("a\n")

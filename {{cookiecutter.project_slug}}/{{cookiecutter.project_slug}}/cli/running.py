@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from contextlib import nullcontext
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -180,11 +181,24 @@ class Run:
         if exc.failure.traceback:  # none where its worker died under it
             print(f"item #{exc.failure.index} raised:", file=sys.stderr)
             print(exc.failure.traceback.rstrip(), file=sys.stderr)
+        hint = self.odd_one_out(exc.failure.index)
         return self.say(
             f"error: {exc} (stopped after {self.count_written()}; --keep-going "
-            "runs every item, and says each failure as it happens)",
+            f"runs every item, and says each failure as it happens){hint}",
             1,
         )
+
+    def odd_one_out(self, index: int | None) -> str:
+        """A hint, where the failed item is a file unlike most of the others (a
+        README.txt among images, say): --glob takes only those."""
+        item = None if index is None else self.items[index]
+        suffixes = Counter(p.suffix for p in self.items if isinstance(p, Path))
+        if not isinstance(item, Path) or not suffixes:
+            return ""
+        usual, count = suffixes.most_common(1)[0]
+        if not usual or item.suffix == usual or count < len(self.items) / 2:
+            return ""
+        return f". Not one of your files? --glob '*{usual}' takes only those"
 
     def say(self, message: str, code: int) -> int:
         """Says how the run ended, and with --output the command that goes on."""
