@@ -1,14 +1,13 @@
 """What the engine takes from the machine: CPU quotas of containers, BLAS threads
 in worker processes, free-threaded Python in bench's advice."""
 
-import http.server
 import os
 import sys
-import threading
 import time
 
 import bodies
 import pytest
+from local_http import QuietHandler, serving
 
 
 @pytest.fixture
@@ -214,7 +213,7 @@ def test_bench_says_why_threads_may_lose_on_free_threaded_python(
     assert "no faster" not in capsys.readouterr().out
 
 
-class SlowService(http.server.BaseHTTPRequestHandler):
+class SlowService(QuietHandler):
     """Answers each request after DELAY seconds, as a slow service does; it serves
     any number at once."""
 
@@ -222,19 +221,7 @@ class SlowService(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         time.sleep(self.DELAY)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class ManyAtOnce(http.server.ThreadingHTTPServer):
-    request_queue_size = 512  # 128 connections at once: none waits to be accepted
-    daemon_threads = True
+        self.answer(b"ok")
 
 
 def test_bench_looks_past_32_threads_when_a_slow_server_rewards_it(
@@ -243,19 +230,12 @@ def test_bench_looks_past_32_threads_when_a_slow_server_rewards_it(
     # bench used to stop at 32 threads. 512 URLs of a service that answers each in
     # 0.1 s, from bench's default sample of 20: threads past 10 are timed on more
     # of the URLs (two a thread), and 128 beat 32.
-    server = ManyAtOnce(("127.0.0.1", 0), SlowService)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        port = server.server_address[1]
+    with serving(SlowService) as port:
         listing = tmp_path / "urls.txt"
         listing.write_text(
             "".join(f"http://127.0.0.1:{port}/{n}\n" for n in range(512))
         )
         out = run_bench(project, capsys, "--lines", listing, "--repeats", "1")
-    finally:
-        server.shutdown()
-        server.server_close()
     seconds = {
         int(line.split()[1]): float(line.split()[2].rstrip("s"))
         for line in out.splitlines()

@@ -2,7 +2,6 @@
 pasted into tasks.py, retries a refused connection (urllib raises URLError, an
 OSError whose `reason` is the ConnectionRefusedError) and a dropped one."""
 
-import http.server
 import json
 import os
 import re
@@ -13,6 +12,7 @@ import sys
 import threading
 
 import pytest
+from local_http import QuietHandler, serving
 
 RUN = """
 import sys
@@ -66,7 +66,7 @@ def test_a_refused_connection_is_retried(project, pasted, pool):
     assert record["attempts"] == 3  # the first try and both retries
 
 
-class DropsEachFirstTry(http.server.BaseHTTPRequestHandler):
+class DropsEachFirstTry(QuietHandler):
     """Resets the connection the first time each path is asked for."""
 
     seen: set[str] = set()
@@ -81,28 +81,14 @@ class DropsEachFirstTry(http.server.BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
             self.close_connection = True
             return
-        body = b"fine"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.answer(b"fine")
 
 
 def test_a_dropped_connection_is_retried_and_the_item_succeeds(project, pasted):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DropsEachFirstTry)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
+    with serving(DropsEachFirstTry) as port:
         urls = [f"http://127.0.0.1:{port}/item/{n}" for n in range(6)]
         options = ["--pool", "thread", "--workers", "3", "--retries", "2"]
         done, records = run_urls(project, pasted, urls, *options)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.returncode == 0, done.stderr
     assert sorted(r["index"] for r in records) == list(range(6))
     for record in records:

@@ -263,6 +263,11 @@ def test_the_script_workflow(render):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+# As the README says: uvx --with-requirements parallel_loop.py pytest
+UVX_PYTEST = ("tool", "run", "--no-progress", "--with-requirements", "parallel_loop.py",
+              "pytest", "-p", "no:cacheprovider")  # fmt: skip
+
+
 def test_uv_runs_the_script_and_its_test(render, uv):
     """uv reads the PEP 723 block: it installs tqdm for the script by itself."""
     project = render(layout="script", pool="thread")
@@ -271,17 +276,7 @@ def test_uv_runs_the_script_and_its_test(render, uv):
         return uv(*args, cwd=project)
 
     check_results(uv_run("run", "--no-progress", "parallel_loop.py", "--workers", "8"))
-    # As the README says: uvx --with-requirements parallel_loop.py pytest
-    uv_run(
-        "tool",
-        "run",
-        "--no-progress",
-        "--with-requirements",
-        "parallel_loop.py",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-    )
+    uv_run(*UVX_PYTEST)
     assert "uvx --with-requirements parallel_loop.py pytest" in project.read(
         "README.md"
     )

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from test_script_layout import UVX_PYTEST
 from test_workflows import run_steps
 
 # A small library the demo does not use, for a loop body of yours.
@@ -83,17 +84,7 @@ def test_a_dependency_added_to_the_scripts_block_reaches_the_workflow(
     code = use_humanize(code, imports, "\nimport humanize" + imports)
     script.write_text(code)
     run_steps(project, fresh_venv(tmp_path))
-    uv(
-        "tool",
-        "run",
-        "--no-progress",
-        "--with-requirements",
-        "parallel_loop.py",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        cwd=project,
-    )
+    uv(*UVX_PYTEST, cwd=project)  # as its README says
 
 
 def paste_files_example(project) -> None:
