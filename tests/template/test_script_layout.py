@@ -245,7 +245,9 @@ def test_the_script_workflow(render):
         "ruff format --check .",
         "python -m pytest",
     ]
-    assert '"tqdm>=4.66"' in commands[-4]  # the script's own dependency
+    # The script's own dependencies: its PEP 723 block, which pip reads from 26 on.
+    assert commands[-5] == 'python -m pip install --upgrade "pip>=26"'
+    assert "--requirements-from-script parallel_loop.py" in commands[-4]
     for step in job["steps"]:
         if "uses" in step:
             assert len(step["uses"].split("@")[1]) == 40  # pinned to a commit
