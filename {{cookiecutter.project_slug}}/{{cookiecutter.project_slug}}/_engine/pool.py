@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from itertools import count, islice
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from .ctrl_c import ctrl_c_held
@@ -205,13 +205,10 @@ class Pool:
         for future in futures:
             first = self.in_flight.pop(future)
             self.sent_at.pop(future, None)
-            # The pool's problem (items' are outcomes), read without raising it: a
-            # raised error's traceback holds this frame, which holds the futures,
-            # which hold the error, a cycle that would keep the executor's locks.
-            error = future.exception()
+            result, error = settled(future)
             if error is None:
-                done.append(future.result())
-            else:
+                done.append(result)
+            else:  # the pool's problem: items' own errors are outcomes
                 lost[first] = error
         self.outcomes.settle_batches(done)
         for batch in done:  # after: a setup failure is no batch
@@ -394,6 +391,25 @@ def batches_of(items, executor, size: int = 64):
         if not batch:
             return
         yield first, batch
+
+
+def settled(future) -> tuple[Any, Exception | None]:
+    """A finished batch's result, or the error it ended with. The error of a
+    concurrent.futures future is read without raising it: raised, its traceback
+    would hold the frames that hold the futures, which hold the error, a cycle that
+    keeps the executor's locks (see WorkerLogs). A cluster's future (Dask's)
+    gives its error only by raising it."""
+    if isinstance(future, Future):
+        error = future.exception()
+        if error is None:
+            return future.result(), None
+        if not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt, SystemExit: not the batch's outcome
+        return None, error
+    try:
+        return future.result(), None
+    except Exception as exc:
+        return None, exc
 
 
 class BatchFuture(Future):

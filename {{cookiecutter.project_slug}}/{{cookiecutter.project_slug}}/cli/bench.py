@@ -127,7 +127,8 @@ def timed(tasks, items, pool, workers, repeats) -> Timing:
     return Timing(pool or "serial", workers, statistics.median(seconds), spread, failed)
 
 
-def main(argv, tasks) -> int:
+def bench_parser(tasks) -> argparse.ArgumentParser:
+    """bench's options: what to time, and the setting to compare with."""
     parser = argparse.ArgumentParser(
         prog="python -m {{ cookiecutter.project_slug }} bench",
         description="Time a sample of your items serially, on threads and on "
@@ -166,6 +167,11 @@ def main(argv, tasks) -> int:
         help="the worker count to compare with (default: tasks.MAX_WORKERS, else "
         "half the CPUs)",
     )
+    return parser
+
+
+def main(argv, tasks) -> int:
+    parser = bench_parser(tasks)
     args = parser.parse_args(argv)
     check_file_choice(args, parser)
     choice = FileChoice(args.glob, args.hidden)
