@@ -397,8 +397,8 @@ def settled(future) -> tuple[Any, Exception | None]:
     """A finished batch's result, or the error it ended with. The error of a
     concurrent.futures future is read without raising it: raised, its traceback
     would hold the frames that hold the futures, which hold the error, a cycle that
-    keeps the executor's locks (see WorkerLogs). A cluster's future (Dask's)
-    gives its error only by raising it."""
+    keeps the executor's locks (see WorkerLogs). A future of another kind (a
+    cluster's) may give its error only by raising it."""
     if isinstance(future, Future):
         error = future.exception()
         if error is None:
