@@ -168,7 +168,6 @@ def test_the_bench_sample_is_what_bench_prints_for_its_figures(project, monkeypa
         figures = (float(median[:-1]), float(spread[:-1]), 0)
         rows.append(bench.Timing(pool, int(workers), *figures))
 
-    monkeypatch.setattr(bench, "default_max_workers", lambda: 1)  # 2 CPUs
     monkeypatch.setattr(bench, "gil_enabled", lambda: True)
     printed = []
     monkeypatch.setattr("builtins.print", lambda *args: printed.append(" ".join(args)))

@@ -1,8 +1,8 @@
 """How the two patterns of parallel.py run. You need not read this to use them.
 
 This folder is the engine. Everything outside it imports only the names below
-(__all__), and it imports nothing from cli/ (a few of its messages still name
-command-line options: errors.py). Its actors and channels:
+(__all__), and it imports nothing from cli/: its messages name run_map's
+parameters, which cli/ turns into its options. Its actors and channels:
 
   the calling thread (main process)          each worker: a process or a thread
   ---------------------------------          -------------------------------------

@@ -18,12 +18,12 @@ from typing import NamedTuple
 from .._engine import (
     BlasThreadsPerWorker,
     Failure,
-    default_max_workers,
     gil_enabled,
     usable_cpus,
 )
 from ..parallel import reusable_pool, run_map, run_serial
 from .arguments import add_file_choice, check_file_choice
+from .running import workers_in_force
 from .sources import FileChoice, InputError, load_items, positive_int
 
 # A setting at most this much slower than the fastest, with fewer workers, is
@@ -200,7 +200,7 @@ def main(argv, tasks) -> int:
     rows += threads.rows
     for workers in process_counts(cpus):
         rows.append(timed(tasks, items, "process", workers, args.repeats))
-    pool, workers, source = setting_in_force(args, tasks)
+    pool, (workers, source) = args.pool, workers_in_force(args, tasks)
     if not any(row.pool == pool and row.workers == workers for row in rows):
         rows.append(timed(tasks, items, pool, workers, args.repeats))
     print_table(rows, len(items))
@@ -213,15 +213,6 @@ def main(argv, tasks) -> int:
     say_where_threads_stopped(threads, len(every_item))
     compare_with_the_setting(rows, pool, workers, source)
     return 0
-
-
-def setting_in_force(args, tasks) -> tuple[str, int, str]:
-    """The pool and worker count a run would use, and where the count comes from."""
-    if args.workers:
-        return args.pool, args.workers, "--workers"
-    if tasks.MAX_WORKERS:
-        return args.pool, tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
-    return args.pool, default_max_workers(), "the default: half the CPUs"
 
 
 def print_table(rows: list[Timing], count: int) -> None:

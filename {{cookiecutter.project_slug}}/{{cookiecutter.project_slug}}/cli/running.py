@@ -266,25 +266,38 @@ def open_executor(args, workers: int):
     return nullcontext(args.pool)
 
 
-def choose_workers(args, tasks) -> tuple[int, str]:
-    """How many items run at once, and where that number comes from."""
+# Where the worker count comes from when neither --workers nor tasks.py says.
+DEFAULT_WORKERS = "the default: half the CPUs"
+
+
+def workers_in_force(args, tasks) -> tuple[int, str]:
+    """The worker count of --workers, else tasks.MAX_WORKERS, else the default,
+    and which of them it is (bench compares with it)."""
     if args.workers:
         return args.workers, "--workers"
+    if tasks.MAX_WORKERS:
+        return tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
+    return default_max_workers(), DEFAULT_WORKERS
+
+
+def choose_workers(args, tasks) -> tuple[int, str]:
+    """How many items run at once, and where that number comes from (the default
+    says how to change it)."""
 {%- if cookiecutter.distributed == "dask" %}
-    if args.pool == "dask":
+    if args.pool == "dask" and not args.workers:
         args.scheduler = dask_pool.scheduler_address(args.scheduler)
         if args.scheduler:
             cores = dask_pool.cluster_size(args.scheduler)
             return cores, f"all the cluster's cores, at {args.scheduler}"
 {%- endif %}
-    if tasks.MAX_WORKERS:
-        return tasks.MAX_WORKERS, "tasks.MAX_WORKERS"
-    if args.pool == "thread":  # threads that wait can be many more than the CPUs
-        return default_max_workers(), (
-            "the default: half the CPUs; work that waits takes more threads: "
-            "try --workers 16, or measure with bench"
-        )
-    return default_max_workers(), "the default: half the CPUs; try --workers N"
+    count, source = workers_in_force(args, tasks)
+    if source == DEFAULT_WORKERS and args.pool == "thread":
+        # Threads that wait can be many more than the CPUs.
+        source += "; work that waits takes more threads: try --workers 16, or "
+        source += "measure with bench"
+    elif source == DEFAULT_WORKERS:
+        source += "; try --workers N"
+    return count, source
 
 
 def describe_run(
