@@ -322,3 +322,16 @@ def square(x):
 
 def indexed_square(index, x):
     return x * x
+
+
+def throttled_once(folder_and_number):
+    """Raises the package's Throttled(retry_after=0.2) at its first call for each
+    number (a mark in the folder), then returns the number."""
+    folder, number = folder_and_number
+    package = os.environ.get("PFOR_PACKAGE", "parallel_loop")
+    throttled = importlib.import_module(package + ".parallel").Throttled
+    try:
+        Path(folder, f"throttled-{number}").touch(exist_ok=False)
+    except FileExistsError:
+        return number
+    raise throttled(retry_after=0.2)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from traceback import format_exc
 
@@ -39,19 +40,25 @@ from tqdm import tqdm
 
 from ._engine import (
     RETRY_ON,
+    THROTTLE_RETRIES,
     Failure,
     ItemError,
     ItemTimeout,
+    Limiter,
     PoolError,
     SetupError,
+    Throttled,
     WorkerCrashed,
     batches_of,
     call_each,
     default_max_workers,
+    describe_rate,
     failure_of,
     open_pool,
+    parse_rate,
     running_item,
     set_up,
+    still_throttled,
     tear_down,
     worker_resource,
 )
@@ -62,6 +69,8 @@ __all__ = [
     "ItemError",
     "ItemTimeout",
     "PoolError",
+    "THROTTLE_RETRIES",
+    "Throttled",
     "WorkerCrashed",
     "default_max_workers",
     "reusable_pool",
@@ -89,6 +98,17 @@ PARAMETERS = """
         teardown      teardown(what setup returned), in the same worker, at its end
         max_items_per_worker  processes: new workers once one has run N items
         max_worker_memory_mb  processes: new workers once one's memory passed MB
+        rate          items started a second at most, across the pool: 20, 0.5,
+                      "600/min", "1000/h" (None: no limit); spread evenly
+        throttle_retries  tries more for an item the service throttled (default
+                      THROTTLE_RETRIES, 10)
+
+    When the service says "too many requests" (the loop body raises Throttled,
+    or urllib's HTTPError, or an error whose .response has status_code 429 or
+    503, as requests' and httpx' have), no item starts anywhere in the pool for
+    the delay of its Retry-After header; without one, the rate is halved, then
+    added back while calls go well. The item is tried again, throttle_retries
+    times at most: then it fails, saying it was still throttled.
 
     Raises:
         ItemError     an item failed (without keep_going): .failure says which, how
@@ -115,6 +135,8 @@ def run_map(
     teardown=None,
     max_items_per_worker=None,
     max_worker_memory_mb=None,
+    rate=None,
+    throttle_retries=THROTTLE_RETRIES,
 ) -> list:
     """Pattern 1, map-with-tqdm: [func(item) for item in items], in parallel; the
     results in input order. The items are read into a list first."""
@@ -129,6 +151,8 @@ def run_map(
         "teardown": teardown,
         "max_items_per_worker": max_items_per_worker,
         "max_worker_memory_mb": max_worker_memory_mb,
+        "rate": rate,
+        "throttle_retries": throttle_retries,
     }
     # The engine's batch pool; to copy: ProcessPoolExecutor(max_workers) instead.
     with open_pool(pool, max_workers, **options) as batch_pool:
@@ -136,7 +160,8 @@ def run_map(
         # (a trip to a worker process costs ~0.1 ms) is only their cap.
         chunksize = max(1, len(items) // 32)
         results = batch_pool.map(func, items, chunksize=chunksize)  # in input order
-        return list(tqdm(results, total=len(items), **bar_options(progress)))
+        bar = tqdm(results, total=len(items), **bar_options(progress, rate))
+        return list(bar)
 
 
 def run_submit(
@@ -155,12 +180,14 @@ def run_submit(
     teardown=None,
     max_items_per_worker=None,
     max_worker_memory_mb=None,
+    rate=None,
+    throttle_retries=THROTTLE_RETRIES,
 ) -> list:
     """Pattern 2, submit-with-callback: [func(index, item) for index, item in
     enumerate(items)], in parallel; the results in input order. Reads the items
     lazily: a generator works."""
     total = len(items) if hasattr(items, "__len__") else None
-    bar = tqdm(total=total, **bar_options(progress))
+    bar = tqdm(total=total, **bar_options(progress, rate))
     bar_lock = threading.Lock()  # done-callbacks may run in the pool's threads
 
     def advance_bar(future):
@@ -177,6 +204,8 @@ def run_submit(
         "teardown": teardown,
         "max_items_per_worker": max_items_per_worker,
         "max_worker_memory_mb": max_worker_memory_mb,
+        "rate": rate,
+        "throttle_retries": throttle_retries,
     }
     # The engine's batch pool; to copy: ProcessPoolExecutor(max_workers) instead.
     with bar, open_pool(pool, max_workers, **options) as batch_pool:
@@ -219,21 +248,21 @@ def run_serial(
     on_result=None,
     setup=None,
     teardown=None,
+    rate=None,
+    throttle_retries=THROTTLE_RETRIES,
 ) -> list:
     """The plain for loop, in this process, where breakpoints and pdb work.
     numbered=True calls func(index, item), like run_submit. Here Ctrl-C cannot be
-    told from the loop body raising KeyboardInterrupt: both stop the run."""
+    told from the loop body raising KeyboardInterrupt: both stop the run. rate and
+    throttle_retries work as in run_map."""
     try:
         set_up(setup, teardown)  # this process is the one worker: worker_resource()
     except Exception as exc:
         raise SetupError(f"{type(exc).__name__}: {exc}", format_exc()) from None
+    limiter = Limiter(parse_rate(rate))
     results = []
-    for index, item in enumerate(tqdm(items, **bar_options(progress))):
-        try:
-            with running_item(index):  # its log records say item #index
-                result = func(index, item) if numbered else func(item)
-        except (Exception, SystemExit) as exc:  # sys.exit() fails the item too
-            result = failure_of(item, exc).put_at(index)
+    for index, item in enumerate(tqdm(items, **bar_options(progress, rate))):
+        result = call_paced(func, index, item, numbered, limiter, throttle_retries)
         if on_result is not None:
             on_result(index, result)
         if isinstance(result, Failure) and not keep_going:
@@ -243,9 +272,34 @@ def run_serial(
     return results
 
 
-def bar_options(progress: bool) -> dict:
-    """tqdm writes to stderr. Leaving `disable` unset lets TQDM_DISABLE=1 work."""
+def call_paced(func, index: int, item, numbered: bool, limiter, throttle_retries):
+    """run_serial's call of one item, when the Limiter lets it start; tried again
+    while the service throttles it, throttle_retries times at most."""
+    attempts = 0
+    while True:
+        attempts += 1
+        time.sleep(limiter.wait())
+        sent_at = time.monotonic()
+        limiter.started()
+        try:
+            with running_item(index):  # its log records say item #index
+                return func(index, item) if numbered else func(item)
+        except (Exception, SystemExit) as exc:  # sys.exit() fails the item too
+            failure = failure_of(item, exc).put_at(index)
+        if failure.throttle is None:
+            return failure
+        limiter.heard(failure.throttle, sent_at)
+        if attempts > throttle_retries:
+            failure.error += still_throttled(attempts)
+            return failure
+
+
+def bar_options(progress: bool, rate=None) -> dict:
+    """tqdm writes to stderr. Leaving `disable` unset lets TQDM_DISABLE=1 work.
+    A rate shows after the bar."""
     options = {"unit": "item", "dynamic_ncols": True, "file": sys.stderr}
+    if rate is not None:
+        options["postfix"] = f"rate {describe_rate(parse_rate(rate))}"
     if not progress:
         options["disable"] = True
     elif not sys.stderr.isatty():

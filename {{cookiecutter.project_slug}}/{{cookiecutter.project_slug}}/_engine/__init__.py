@@ -114,6 +114,14 @@ from .errors import ItemError, PoolError, SetupError, add_dead_worker_error
 from .executors import POOLS, BlasThreadsPerWorker, open_pool
 from .outcomes import RETRY_ON
 from .pool import Pool, batches_of
+from .rate import (
+    THROTTLE_RETRIES,
+    Limiter,
+    Throttled,
+    describe_rate,
+    parse_rate,
+    still_throttled,
+)
 from .recycling import check_limits
 from .resources import TEARDOWN_FAILURES, set_up, tear_down, worker_resource
 from .worker_calls import (
@@ -132,13 +140,16 @@ __all__ = [
     "POOLS",
     "RETRY_ON",
     "TEARDOWN_FAILURES",
+    "THROTTLE_RETRIES",
     "BlasThreadsPerWorker",
     "Failure",
     "ItemError",
     "ItemTimeout",
+    "Limiter",
     "Pool",
     "PoolError",
     "SetupError",
+    "Throttled",
     "WorkerCrashed",
     "add_dead_worker_error",
     "batches_of",
@@ -148,12 +159,15 @@ __all__ = [
     "current_index",
     "default_max_workers",
     "describe",
+    "describe_rate",
     "failure_of",
     "gil_enabled",
     "open_pool",
+    "parse_rate",
     "pool_threads_waited_for",
     "running_item",
     "set_up",
+    "still_throttled",
     "tear_down",
     "usable_cpus",
     "worker_resource",

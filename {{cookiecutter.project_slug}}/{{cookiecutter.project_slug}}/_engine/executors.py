@@ -20,6 +20,7 @@ from .ctrl_c import ctrl_c_held, unblock_ctrl_c
 from .errors import check_main_is_guarded, check_not_starting_a_worker
 from .outcomes import RETRY_ON, Outcomes
 from .pool import Pool
+from .rate import THROTTLE_RETRIES, Limiter, parse_rate
 from .recycling import check_limits, limits_of
 from .stops import stops_noted
 from .worker_calls import Settings
@@ -111,6 +112,8 @@ def open_pool(
     teardown=None,
     max_items_per_worker=None,
     max_worker_memory_mb=None,
+    rate=None,
+    throttle_retries=THROTTLE_RETRIES,
 ):
     """A Pool on a new executor, shut down at the end; or on `pool` itself when it
     is an executor (a cluster's, or one of yours), which is left running.
@@ -121,20 +124,24 @@ def open_pool(
     check_long_run(timeout, retries)
     check_limits(pool, max_items_per_worker, max_worker_memory_mb)
     limits = limits_of(max_items_per_worker, max_worker_memory_mb)
-    outcomes = Outcomes(keep_going, on_result, retries, tuple(retry_on))
+    check_count("throttle_retries", throttle_retries)
+    limiter = Limiter(parse_rate(rate))
+    outcomes = Outcomes(
+        keep_going, on_result, retries, tuple(retry_on), throttle_retries
+    )
     with run_notes(pool) as notes, stops_noted(bool(timeout)) as stops:
         settings = Settings(timeout, tuple(retry_on), setup, teardown, limits, notes)
         if isinstance(pool, Executor):
             count = workers_of(pool, max_workers)
             workers = Workers(pool, settings, stops=stops)
             try:
-                yield Pool(workers, count, outcomes, stops)
+                yield Pool(workers, count, outcomes, stops, limiter)
             finally:
                 workers.let_go()
         else:
             count = check_max_workers(max_workers)
             with new_workers(pool, count, settings, stops) as workers:
-                yield Pool(workers, count, outcomes, stops)
+                yield Pool(workers, count, outcomes, stops, limiter)
 
 
 @contextmanager
@@ -244,5 +251,9 @@ class BlasThreadsPerWorker:
 def check_long_run(timeout, retries) -> None:
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds above 0: {timeout!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be a whole number from 0 up, not {retries!r}")
+    check_count("retries", retries)
+
+
+def check_count(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number from 0 up, not {value!r}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .errors import ItemError, SetupError
+from .rate import THROTTLE_RETRIES, still_throttled
 from .worker_calls import BatchDone, Failure, SetupFailed, describe
 
 # Items that fail with these exceptions are tried again by default (retries=N):
@@ -53,17 +54,24 @@ class Outcomes:
     is handed out: keep_going, on_result, retries and retry_on are the run's own."""
 
     def __init__(
-        self, keep_going=False, on_result=None, retries=0, retry_on=()
+        self,
+        keep_going=False,
+        on_result=None,
+        retries=0,
+        retry_on=(),
+        throttle_retries=THROTTLE_RETRIES,
     ) -> None:
         self.keep_going = keep_going
         self.on_result = on_result
         self.retries = retries
         self.retry_on = tuple(retry_on)
+        self.throttle_retries = throttle_retries
         self.keep_results = True
         self.unfinished: dict[int, list] = {}  # first index -> items, not handled yet
         self.finished: dict[int, list] = {}  # first index -> outcomes, to hand out
         self.handed_out = 0  # ready() hands out items below this index
         self.attempts: dict[int, int] = {}  # index -> attempts, of items tried again
+        self.throttled: dict[int, int] = {}  # index -> tries the service throttled
         self.retry_queue: list[Retry] = []  # a heap: the soonest first
         self.waiting: dict[int, WaitingBatch] = {}  # first index -> its batch
         self.home: dict[int, Home] = {}  # index of an item tried again -> its batch
@@ -114,7 +122,7 @@ class Outcomes:
 
     def attempts_of(self, index: int) -> int:
         """How many attempts item #index took; asked once per item."""
-        return self.attempts.pop(index, 1)
+        return self.attempts.pop(index, 1) + self.throttled.pop(index, 0)
 
     def settle_batches(self, done: list[BatchDone]) -> None:
         """Settles finished batches in input order; then raises ItemError for the
@@ -147,9 +155,13 @@ class Outcomes:
         for position in failed:
             failure, index = outcomes[position], first + position
             failure.put_at(index)
-            if failure.not_run:  # its worker was spent: sent again at once
-                self.workers_spent = True
+            if failure.not_run or failure.held_back:  # sent again at once
+                self.workers_spent |= failure.not_run  # its worker was spent
                 heapq.heappush(self.retry_queue, Retry(0.0, index, items[position]))
+            elif failure.throttle is not None:
+                if not self.try_throttled(index, failure, items[position]):
+                    first_failure = first_failure or failure
+                    continue
             elif not (failure.retryable and self.try_again(index, items[position])):
                 first_failure = first_failure or failure
                 continue
@@ -183,6 +195,19 @@ class Outcomes:
         delay = min(RETRY_MAX_DELAY, RETRY_DELAY * 2 ** (attempts - 1))
         delay *= random.uniform(0.5, 1.5)
         heapq.heappush(self.retry_queue, Retry(time.monotonic() + delay, index, item))
+        return True
+
+    def try_throttled(self, index: int, failure: Failure, item) -> bool:
+        """Schedules another attempt of an item the service throttled, due at once:
+        the Pool's Limiter holds it back for as long as the service asked. After
+        throttle_retries, the failure says so."""
+        tries = self.throttled.get(index, 0)
+        if tries >= self.throttle_retries:
+            attempts = self.attempts.get(index, 1) + tries
+            failure.error += still_throttled(attempts)
+            return False
+        self.throttled[index] = tries + 1
+        heapq.heappush(self.retry_queue, Retry(0.0, index, item))
         return True
 
     def retries_waiting(self) -> bool:

@@ -6,23 +6,34 @@ and waits for them in the calling thread, where it settles their outcomes.
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from itertools import count, islice
 from typing import Any, NamedTuple
 
 from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from .ctrl_c import ctrl_c_held
-from .errors import PoolError, check_picklable, is_dead_worker_error, pool_errors
+from .errors import (
+    PoolError,
+    SetupError,
+    check_picklable,
+    is_dead_worker_error,
+    pool_errors,
+)
 from .outcomes import Outcomes
+from .rate import Limiter
 from .stops import Stops
 from .worker_calls import (
+    BatchDone,
     ItemTimeout,
     Settings,
+    SetupFailed,
     WorkerCrashed,
     call_batch,
     call_each,
     in_worker,
     running_items,
+    warm_up,
 )
 from .workers import Workers
 
@@ -44,13 +55,29 @@ class Call(NamedTuple):
     numbered: bool
 
 
+class Held(NamedTuple):
+    """A batch that waits for its turn to start (Limiter)."""
+
+    first: int
+    batch: list
+    call: Call
+
+
 class Pool:
     """Runs items in batches on its Workers: map() as executor.map does, and
     submit(call_each, ...) of the batches() it cuts. Outcomes are settled in this
-    thread, as batches finish, while it waits (see Outcomes)."""
+    thread, as batches finish, while it waits (see Outcomes). Once its Limiter is
+    in force (a rate, or a service that throttled), items go one by one, each
+    when its turn comes, and only to a free worker: none waits in a queue there,
+    where a pause could not hold it back."""
 
     def __init__(
-        self, workers: Workers, worker_count: int, outcomes: Outcomes, stops=None
+        self,
+        workers: Workers,
+        worker_count: int,
+        outcomes: Outcomes,
+        stops=None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.workers = workers
         self.stops: Stops = stops or Stops()  # this process's stops: not time run
@@ -64,6 +91,9 @@ class Pool:
         self.let_go: list[Future] = []  # finished futures: let_go_of_finished_futures
         self.blameless_breaks = 0  # see BLAMELESS_BREAKS
         self.left_running: set[tuple[int, float]] = set()  # (thread, start): timed out
+        self.limiter = limiter or Limiter()
+        self.held: deque[Held] = deque()  # batches waiting for their turn to start
+        self.warmed_up = False  # see warm_up_workers
 
     # --- The executor's interface ------------------------------------------------
 
@@ -93,19 +123,26 @@ class Pool:
         iterator = iter(items)
         first = 0
         while True:
-            in_flight_at_most = BATCHES_IN_FLIGHT_PER_WORKER * self.worker_count
-            while len(self.in_flight) >= in_flight_at_most:
+            while self.sent_enough():
                 self.wait_a_little()
             remaining = None if total is None else total - first
             size = self.sizes.next(remaining, largest)
             if self.settings.timeout and not self.workers.are_processes():
                 size = 1  # timed here, one by one
+            if self.limiter.in_force:
+                size = 1  # each starts when its turn comes
             batch = list(islice(iterator, size))
             self.outcomes.read_up_to(first + len(batch) if batch else None)
             if not batch:
                 return
             yield first, batch
             first += len(batch)
+
+    def sent_enough(self) -> bool:
+        """Whether enough batches are in flight, or held, to read no more items."""
+        if self.limiter.in_force:
+            return len(self.in_flight) + len(self.held) >= self.worker_count
+        return len(self.in_flight) >= BATCHES_IN_FLIGHT_PER_WORKER * self.worker_count
 
     def stream(self, func, items, numbered: bool) -> None:
         """Runs every item and hands each outcome only to on_result, as it
@@ -123,8 +160,49 @@ class Pool:
     # --- Sending and waiting -------------------------------------------------------
 
     def send(self, func, first: int, batch: list, numbered: bool) -> None:
-        """Sends a batch to a worker, tracked, with the pool's errors explained."""
+        """Sends a batch to a worker, or once the Limiter is in force holds it
+        until its turn (start_held)."""
         self.call = Call(func, numbered)  # remembered, to retry an item
+        if self.limiter.in_force:
+            self.held.append(Held(first, batch, self.call))
+            self.start_held()
+        else:
+            self.send_now(func, first, batch, numbered)
+
+    def start_held(self) -> None:
+        """Sends the held batches whose turn came, to free workers only."""
+        if self.held and not self.warmed_up:
+            self.warm_up_workers()
+        while (
+            self.held
+            and len(self.in_flight) < self.worker_count
+            and self.limiter.wait() == 0
+        ):
+            first, batch, call = self.held.popleft()
+            self.send_now(call.func, first, batch, call.numbered)
+
+    def warm_up_workers(self) -> None:
+        """Before a paced run's first item, each worker process starts and sets
+        up: items would otherwise wait for it, then start together."""
+        self.warmed_up = True
+        if not self.workers.are_processes() or self.in_flight:
+            return
+        func, count = self.held[0].call.func, self.worker_count
+        calls = [
+            self.workers.submit(in_worker, self.settings, warm_up, func, count, 10.0)
+            for _ in range(count)
+        ]
+        with pool_errors(self.outcomes.describe_unfinished):
+            while not all(call.done() for call in calls):
+                self.stops.awake()
+                wait(calls, LONGEST_WAIT)
+            for call in calls:
+                if isinstance(failed := call.result(), SetupFailed):
+                    raise SetupError(failed.error, failed.traceback)
+
+    def send_now(self, func, first: int, batch: list, numbered: bool) -> None:
+        """Sends a batch to a worker, tracked, with the pool's errors explained."""
+        self.limiter.started(len(batch))
         if self.outcomes.workers_spent:
             self.recycle_workers()
         if not self.in_flight and not self.workers.are_threads():
@@ -154,7 +232,7 @@ class Pool:
     def wait_for_all(self):
         """Yields the remaining batches of outcomes in input order, as they finish."""
         yield from self.outcomes.ready()
-        while self.in_flight or self.outcomes.retries_waiting():
+        while self.in_flight or self.held or self.outcomes.retries_waiting():
             self.wait_a_little()
             yield from self.outcomes.ready()
 
@@ -167,6 +245,9 @@ class Pool:
             timeout = min(0.05, self.settings.timeout / 4)
         if (due := self.outcomes.next_retry_in()) is not None:
             timeout = due if timeout is None else min(timeout, due)
+        if self.held and len(self.in_flight) < self.worker_count:
+            turn = self.limiter.wait()  # the next held batch's turn
+            timeout = turn if timeout is None else min(timeout, turn)
         if self.in_flight:
             self.wait_for_batches(LONGEST_WAIT if timeout is None else timeout)
         else:  # only retries to wait for
@@ -176,6 +257,7 @@ class Pool:
         self.workers.end_stuck()
         for index, item in self.outcomes.due_retries():
             self.send_again(index, [item])
+        self.start_held()
 
     def wait_for_batches(self, seconds: float) -> None:
         """Waits up to `seconds` (LONGEST_WAIT at most) for batches in flight, and
@@ -202,19 +284,45 @@ class Pool:
             futures |= wait(self.in_flight).done  # all of them fail with it
         self.let_go.extend(futures)
         done = []
+        was_in_force = self.limiter.in_force
         for future in futures:
             first = self.in_flight.pop(future)
-            self.sent_at.pop(future, None)
+            sent_at = self.sent_at.pop(future, 0.0)
             result, error = settled(future)
             if error is None:
                 done.append(result)
+                self.tell_limiter(result, sent_at)
             else:  # the pool's problem: items' own errors are outcomes
                 lost[first] = error
+        if self.limiter.in_force and not was_in_force:
+            self.hold_queued_batches()
         self.outcomes.settle_batches(done)
         for batch in done:  # after: a setup failure is no batch
             self.sizes.record(len(batch.outcomes), batch.seconds)
         if lost:
             self.recover(lost)
+
+    def tell_limiter(self, batch, sent_at: float) -> None:
+        """Tells the Limiter which calls of a finished batch the service throttled,
+        and how many went well."""
+        if not isinstance(batch, BatchDone):
+            return  # SetupFailed
+        for position in batch.failed:
+            throttle = batch.outcomes[position].throttle
+            if throttle is not None:
+                self.limiter.heard(throttle, sent_at)
+        self.limiter.went_well(len(batch.outcomes) - len(batch.failed))
+
+    def hold_queued_batches(self) -> None:
+        """The service throttled for the first time: the batches queued for a
+        worker but not started come back here, to start when their turn comes."""
+        for future, first in list(self.in_flight.items()):
+            if future.cancel():
+                del self.in_flight[future]
+                self.sent_at.pop(future, None)
+                items = self.outcomes.take_unfinished(first)  # sent again later
+                if self.call is not None:
+                    self.held.append(Held(first, items, self.call))
 
     # --- What the workers' troubles mean for the items -------------------------------
 

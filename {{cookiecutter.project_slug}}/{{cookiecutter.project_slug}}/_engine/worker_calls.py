@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
+from .rate import Throttle, throttle_of
 from .recycling import Limits, may_run_another
 from .resources import set_up
 from .stops import Stops
@@ -99,6 +100,8 @@ class Failure:
     index: int | None = None  # position in the input: see put_at
     retryable: bool = False  # its exception is one that Settings.retry_on names
     not_run: bool = False  # its worker was spent (recycling.py): it is sent again
+    held_back: bool = False  # an item before it was throttled: it is sent again
+    throttle: Throttle | None = None  # the service said "too many requests" (rate.py)
 
     def put_at(self, index: int) -> Failure:
         """Records the item's position in the input, which its worker may not know."""
@@ -198,6 +201,7 @@ def failure_of(item, exc: BaseException, retry_on=()) -> Failure:
         error=f"{type(exc).__name__}: {exc}",
         traceback=traceback_of(exc),
         retryable=wraps_one_of(exc, retry_on),
+        throttle=throttle_of(exc),
     )
 
 
@@ -256,7 +260,9 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
     """In a worker: func(item), or func(index, item), for each item of a batch.
 
     An item that raises, even SystemExit or KeyboardInterrupt, becomes a Failure:
-    one bad item neither stops its batch nor takes its worker down.
+    one bad item neither stops its batch nor takes its worker down. After an
+    item the service throttled, the rest of the batch goes back unrun, to start
+    when the pool's Limiter says.
     """
     __tracebackhide__ = True  # not in an item's traceback: traceback_of
     settings = THIS_WORKER.settings
@@ -265,7 +271,12 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
     started = time.perf_counter()
     outcomes: list = []
     failed = []
+    throttled = False  # the service said "too many requests": call it no more
     for index, item in enumerate(items, first):
+        if throttled:
+            failed.append(len(outcomes))
+            outcomes.append(Failure(describe(item), "", "", index, held_back=True))
+            continue
         if limits and not may_run_another(limits):
             failed.append(len(outcomes))
             outcomes.append(Failure(describe(item), "", "", index, not_run=True))
@@ -288,9 +299,25 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
             if isinstance(exc, ItemTimeout):
                 end_what_this_worker_started()
             outcome = failure_of(item, exc, retry_on)
+            throttled = outcome.throttle is not None
             failed.append(len(outcomes))
         outcomes.append(outcome)
     return BatchDone(first, outcomes, time.perf_counter() - started, failed)
+
+
+def warm_up(func, count: int, seconds: float) -> None:
+    """A paced run's first call in each worker process (Pool.warm_up), with the
+    loop body, whose module it thus imports: returns once `count` worker
+    processes set up for the run (each has its running file), or after
+    `seconds`. Each holds its worker meanwhile, so each call gets one."""
+    del func  # unpickled, so imported: what the first item would wait for
+    notes = THIS_WORKER.settings.notes
+    if not notes:
+        return
+    folder = Path(notes, "running")
+    deadline = time.monotonic() + seconds
+    while len(os.listdir(folder)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def call_each(func, first: int, batch: list) -> list:

@@ -9,10 +9,16 @@ from pathlib import Path
 
 {% if cookiecutter.distributed == "dask" %}from .. import dask_pool
 {% endif %}from .._engine import POOLS as ENGINE_POOLS
-from .._engine import check_limits
+from .._engine import THROTTLE_RETRIES, check_limits, parse_rate
 from . import timeline
 from .output import cannot_write
-from .sources import megabytes, positive_int, retry_count, timeout_seconds
+from .sources import (
+    items_per_second,
+    megabytes,
+    positive_int,
+    retry_count,
+    timeout_seconds,
+)
 
 PROG = "python -m {{ cookiecutter.project_slug }}"  # the name the READMEs use
 
@@ -36,11 +42,13 @@ def parse_args(argv, tasks):
     add_item_options(parser.add_argument_group("items"))
     add_pool_options(parser.add_argument_group("how they run"), tasks)
     add_long_run_options(parser.add_argument_group("long runs"), tasks)
+    add_service_options(parser.add_argument_group("calling a service"), tasks)
     add_result_options(parser.add_argument_group("results"))
     args = parser.parse_args(argv)
     args.argv = list(argv)  # to say the command that goes on (command_to_go_on)
     check_args(args, parser)
     long_run_settings(args, tasks)
+    service_settings(args, tasks, parser)
     limits = (args.max_items_per_worker, args.max_worker_memory)
     try:
         check_limits("process", *limits)  # tasks.py's too
@@ -73,6 +81,18 @@ def long_run_settings(args, tasks) -> None:
     args.timeout = args.timeout or None  # --timeout 0: no limit
     if args.retries is None:
         args.retries = getattr(tasks, "RETRIES", 0)
+
+
+def service_settings(args, tasks, parser) -> None:
+    """--rate and --throttle-retries, else tasks.py's RATE and THROTTLE_RETRIES:
+    --serial keeps them, since its calls go to the service too."""
+    if args.rate is None:
+        try:
+            args.rate = parse_rate(getattr(tasks, "RATE", None))
+        except ValueError as exc:
+            parser.error(f"tasks.RATE: {exc}")
+    if args.throttle_retries is None:
+        args.throttle_retries = getattr(tasks, "THROTTLE_RETRIES", THROTTLE_RETRIES)
 
 
 # Options that replace worker processes, and their defaults in tasks.py.
@@ -198,6 +218,27 @@ def add_long_run_options(group, tasks) -> None:
         default="WARNING",
         help="show log records of the loop body from this level up, on stderr "
         "(default: %(default)s)",
+    )
+
+
+def add_service_options(group, tasks) -> None:
+    # None: tasks.py's value (see service_settings)
+    group.add_argument(
+        "--rate",
+        type=items_per_second,
+        metavar="RATE",
+        help="start at most RATE items a second, across all workers, evenly spread: "
+        "20, 0.5, 600/min, 1000/h; retries count too. A service that answers 429 "
+        "or 503 pauses the whole pool for its Retry-After, or halves the rate "
+        f"(default: tasks.RATE, {getattr(tasks, 'RATE', None)})",
+    )
+    group.add_argument(
+        "--throttle-retries",
+        type=retry_count,
+        metavar="N",
+        help="try an item the service throttled (429, 503) up to N more times "
+        "(default: tasks.THROTTLE_RETRIES, "
+        f"{getattr(tasks, 'THROTTLE_RETRIES', THROTTLE_RETRIES)})",
     )
 
 

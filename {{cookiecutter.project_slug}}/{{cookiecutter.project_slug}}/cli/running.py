@@ -25,6 +25,7 @@ from tqdm import tqdm
     PoolError,
     ctrl_c_held,
     default_max_workers,
+    describe_rate,
     open_pool,
     usable_cpus,
 )
@@ -74,15 +75,20 @@ class Run:
             self.spans.append(outcome)
             outcome = outcome.value
         attempts = None
-        if self.args.retries and self.pool is not None:
+        if self.pool is not None:  # with --retries, or when the service throttled
             attempts = self.pool.attempts_of(position)
             self.retried += attempts > 1
+            if attempts == 1 and not self.args.retries:
+                attempts = None
         if isinstance(outcome, Failure):
+            outcome.error = in_option_terms(outcome.error)
             self.failures.append(outcome.put_at(index))
             if self.args.keep_going:
                 self.tell_failure(self.failures[-1], attempts)
         self.writer.write(record_line(index, self.items[index], outcome, attempts))
         if self.bar is not None:
+            if self.pool is not None and self.pool.limiter.in_force:
+                self.bar.set_postfix_str(self.pool.limiter.describe(), refresh=False)
             self.bar.update()
 
     def tell_failure(self, failure: Failure, attempts: int | None) -> None:
@@ -111,6 +117,8 @@ class Run:
         try:
             with ctrl_c_held():  # a half-made bar complains at exit
                 self.bar = tqdm(total=len(self.todo), **bar_settings)
+                if args.rate:
+                    self.bar.set_postfix_str(f"rate {describe_rate(args.rate)}")
             with self.bar:
                 self.run_items(func, todo_items, workers)
         except ItemError as exc:
@@ -153,6 +161,8 @@ class Run:
                 progress=False,
                 keep_going=args.keep_going,
                 on_result=self.on_result,
+                rate=args.rate,
+                throttle_retries=args.throttle_retries,
                 **in_each_worker,
             )
             return
@@ -164,6 +174,8 @@ class Run:
             "retry_on": getattr(self.tasks, "RETRY_ON", RETRY_ON),
             "max_items_per_worker": args.max_items_per_worker,
             "max_worker_memory_mb": args.max_worker_memory,
+            "rate": args.rate,
+            "throttle_retries": args.throttle_retries,
             **in_each_worker,
         }
         with (
@@ -222,8 +234,11 @@ class Run:
             where = f"in {args.output}" if args.output else "on stdout"
             said += f' (each said above; their lines {where} have an "error")'
         if self.retried:
-            said += f"; {self.retried} took more than one attempt (--retries)"
+            said += f"; {self.retried} took more than one attempt"
+            said += " (--retries)" if self.args.retries else ""
         print(said, file=sys.stderr)
+        if self.pool is not None and (throttling := self.pool.limiter.summary()):
+            print(in_option_terms(throttling), file=sys.stderr)
         if teardowns_failed := TEARDOWN_FAILURES.since(self.teardowns_failed_before):
             print(f"teardown() failed in {teardowns_failed} worker(s)", file=sys.stderr)
         if self.failures and args.output:
@@ -233,6 +248,8 @@ class Run:
 
 # The engine's advice names run_map's parameters; here, the options that set them.
 OPTIONS_FOR_PARAMETERS = {
+    "throttle_retries=": "--throttle-retries",
+    "rate=": "--rate",
     'pool="thread"': "--pool thread",
     "max_workers=1": "--workers 1",
     "run_serial": "--serial",

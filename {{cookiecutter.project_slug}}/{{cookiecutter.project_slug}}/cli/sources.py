@@ -12,6 +12,8 @@ import stat
 import sys
 from pathlib import Path
 
+from .._engine import parse_rate
+
 
 class InputError(Exception):
     """An input that cannot be used at all: a usage error."""
@@ -258,6 +260,17 @@ def megabytes(text: str) -> float:
             "example: 2000)"
         )
     return value
+
+
+def items_per_second(text: str) -> float:
+    """An argparse type: a rate (--rate): 20, 0.5, 600/min, 1000/h."""
+    try:
+        return parse_rate(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of items a second (20, 0.5) or per minute or hour "
+            f"(600/min, 1000/h), not {text!r}"
+        ) from None
 
 
 def retry_count(text: str) -> int:
