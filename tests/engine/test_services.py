@@ -183,3 +183,6 @@ if __name__ == "__main__":
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(list(range(12)))
+    assert sorted(os.listdir(tmp_path)) == [
+        "script.py", "throttled-1", "throttled-5", "throttled-9"
+    ]  # fmt: skip

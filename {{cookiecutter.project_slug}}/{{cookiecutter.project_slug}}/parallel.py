@@ -106,8 +106,8 @@ PARAMETERS = """
     When the service says "too many requests" (the loop body raises Throttled,
     or urllib's HTTPError, or an error whose .response has status_code 429 or
     503, as requests' and httpx' have), no item starts anywhere in the pool for
-    the delay of its Retry-After header; without one, the rate is halved, then
-    added back while calls go well. The item is tried again, throttle_retries
+    the delay of its Retry-After header, and the rate is halved, then added
+    back while calls go well. The item is tried again, throttle_retries
     times at most: then it fails, saying it was still throttled.
 
     Raises:

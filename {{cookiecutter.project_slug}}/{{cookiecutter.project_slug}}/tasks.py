@@ -7,6 +7,7 @@
                           what its items share (a connection, a model)
     POOL, MAX_WORKERS     how it runs by default (the command line can override)
     TIMEOUT, RETRIES      for long runs: a time limit per item, tries again
+    RATE                  for a service: items started a second, pool-wide
     MAX_ITEMS_PER_WORKER  for leaky loop bodies: workers replaced as they grow
 
 The items come from the command line (`python -m {{ cookiecutter.project_slug }} FILES_OR_DIRS...`
@@ -52,6 +53,17 @@ PATTERN = "{{ cookiecutter.pattern }}"
 TIMEOUT = None
 RETRIES = 0
 RETRY_ON = (TimeoutError, ConnectionError)
+
+# For a loop body that calls a service (an API, a website) that limits its
+# callers: at most RATE items start a second, across all workers, evenly spread:
+# 20, 0.5, "600/min", "1000/h" (None: no limit). Retries count against it. When
+# the service answers 429 Too Many Requests or 503 (urllib's HTTPError; requests'
+# and httpx' errors of raise_for_status()), or the loop body raises
+# parallel.Throttled, no item starts anywhere in the pool for the delay of its
+# Retry-After header, and the rate is halved, then climbs back while calls go
+# well. The item is tried again, THROTTLE_RETRIES times at most.
+RATE = None
+THROTTLE_RETRIES = 10
 
 # For a loop body that leaks memory (a C library, a cache that grows), on the
 # process pool: once a worker process has run this many items, or its resident

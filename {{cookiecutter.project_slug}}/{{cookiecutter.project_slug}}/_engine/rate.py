@@ -4,9 +4,11 @@ The calling thread starts every item (Pool.send), so one Limiter there paces
 them all, whatever runs them: threads, processes or a cluster. Starts are spread
 evenly, 1/rate apart, with no burst at the start; retries are starts too. When
 the service throttles (a 429 or 503, or the loop body's Throttled), no item
-starts for the delay the service gave (Retry-After); without a delay, the rate
-is halved, then added back step by step while calls go well (additive
-increase, multiplicative decrease): without rate=, from the rate measured then.
+starts for the delay the service gave (Retry-After), and the rate is halved,
+then added back step by step while calls go well (additive increase,
+multiplicative decrease): without rate=, from the rate measured then. The pause
+obeys the service; the halving keeps the pool from passing its limit again at
+once.
 """
 
 from __future__ import annotations
@@ -182,9 +184,9 @@ class Limiter:
 
     def heard(self, throttle: Throttle, sent_at: float) -> float:
         """The service throttled an item sent at `sent_at` (this clock): pauses
-        every start for its delay, or without one halves the rate (once for the
-        calls sent before the last halving). Returns when the item may be tried
-        again."""
+        every start for its delay, if it gave one, and halves the rate (once for
+        the calls sent before the last halving). Returns when the item may be
+        tried again."""
         now = self.clock()
         self.throttled += 1
         self.statuses[throttle.status] = self.statuses.get(throttle.status, 0) + 1
@@ -192,7 +194,7 @@ class Limiter:
             until = now + throttle.retry_after
             self.paused += max(0.0, until - max(now, self.paused_until))
             self.paused_until = max(self.paused_until, until)
-        elif sent_at >= self.halved_at:  # those sent before the last halving: once
+        if sent_at >= self.halved_at:  # those sent before the last halving: once
             self.slow_down(now)
         return max(self.paused_until, self.next_start)
 

@@ -229,7 +229,7 @@ def add_service_options(group, tasks) -> None:
         metavar="RATE",
         help="start at most RATE items a second, across all workers, evenly spread: "
         "20, 0.5, 600/min, 1000/h; retries count too. A service that answers 429 "
-        "or 503 pauses the whole pool for its Retry-After, or halves the rate "
+        "or 503 pauses the whole pool for its Retry-After, and halves the rate "
         f"(default: tasks.RATE, {getattr(tasks, 'RATE', None)})",
     )
     group.add_argument(
