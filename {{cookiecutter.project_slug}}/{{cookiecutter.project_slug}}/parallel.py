@@ -5,6 +5,8 @@
     run_submit  pattern 2, submit-with-callback: executor.submit, and a
                 done-callback that advances tqdm; calls func(index, item)
     run_serial  the plain for loop, in this process: to compare, and to debug
+    run_as_completed  run_map for inputs of any length: yields (index, result)
+                as items finish, keeps none, reads the items a few ahead
 
 pool="process" runs them on worker processes: for CPU-bound work, since each has
 its own interpreter and its own GIL. pool="thread" runs them on threads: for
@@ -74,6 +76,7 @@ __all__ = [
     "WorkerCrashed",
     "default_max_workers",
     "reusable_pool",
+    "run_as_completed",
     "run_map",
     "run_serial",
     "run_submit",
@@ -219,9 +222,60 @@ def run_submit(
         return [result for future in futures for result in future.result()]
 
 
-# help(run_map) and help(run_submit) list their parameters too.
+def run_as_completed(
+    func,
+    items,
+    *,
+    pool="process",
+    max_workers=None,
+    progress=True,
+    keep_going=False,
+    on_result=None,
+    timeout=None,
+    retries=0,
+    retry_on=RETRY_ON,
+    setup=None,
+    teardown=None,
+    max_items_per_worker=None,
+    max_worker_memory_mb=None,
+    rate=None,
+    throttle_retries=THROTTLE_RETRIES,
+):
+    """Like run_map, for an input too long for a list of every result: yields
+    (index, func(item)) as each item finishes, in the order they finish, as
+    concurrent.futures.as_completed and multiprocessing's imap_unordered do.
+    Reads the items lazily, a bounded number ahead, and keeps no result: memory
+    stays flat whatever the input's length. Leaving the loop early ends the run.
+
+        for index, result in run_as_completed(process_item, huge_generator()):
+            save(index, result)"""
+    total = len(items) if hasattr(items, "__len__") else None  # else no total
+    options = {
+        "keep_going": keep_going,
+        "on_result": on_result,
+        "timeout": timeout,
+        "retries": retries,
+        "retry_on": retry_on,
+        "setup": setup,
+        "teardown": teardown,
+        "max_items_per_worker": max_items_per_worker,
+        "max_worker_memory_mb": max_worker_memory_mb,
+        "rate": rate,
+        "throttle_retries": throttle_retries,
+    }
+    with (
+        tqdm(total=total, **bar_options(progress, rate)) as bar,
+        open_pool(pool, max_workers, **options) as batch_pool,
+    ):
+        for index, result in batch_pool.as_completed(func, items):
+            bar.update()
+            yield index, result
+
+
+# help() of each lists their parameters too.
 run_map.__doc__ = f"{run_map.__doc__}{PARAMETERS}"
 run_submit.__doc__ = f"{run_submit.__doc__}{PARAMETERS}"
+run_as_completed.__doc__ = f"{run_as_completed.__doc__}{PARAMETERS}"
 
 
 @contextmanager
@@ -298,8 +352,8 @@ def bar_options(progress: bool, rate=None) -> dict:
     """tqdm writes to stderr. Leaving `disable` unset lets TQDM_DISABLE=1 work.
     A rate shows after the bar."""
     options = {"unit": "item", "dynamic_ncols": True, "file": sys.stderr}
-    if rate is not None:
-        options["postfix"] = f"rate {describe_rate(parse_rate(rate))}"
+    if (per_second := parse_rate(rate)) is not None:
+        options["postfix"] = f"rate {describe_rate(per_second)}"
     if not progress:
         options["disable"] = True
     elif not sys.stderr.isatty():

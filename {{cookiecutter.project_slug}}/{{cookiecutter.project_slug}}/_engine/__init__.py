@@ -65,6 +65,13 @@ The actors:
   fails the item the dead worker ran (WorkerCrashed), replaces the executor and
   sends the rest again (Pool.recover); items that had finished in a lost batch
   run again.
+- A paced run (a rate=, or a service that said 429 or 503): the calling thread
+  holds each batch, of one item, in Turns (turns.py) until its Limiter (rate.py)
+  gives it a turn and a worker is free, so no item waits in an executor's queue
+  where a pause could not reach it; each worker process starts and sets up
+  before the first (Workers.warm_up). A worker that hears "too many requests"
+  sends the rest of its batch back unrun (call_batch); the Limiter pauses every
+  start for the Retry-After, halves its rate and adds it back as calls go well.
 - The executor: a ProcessPoolExecutor or a thread pool made by executors.py, or
   an executor of yours (a cluster's, reusable_pool's), which the run leaves
   running: it cannot replace that one, so a worker of it that dies stops the run.
@@ -108,12 +115,13 @@ Where the engine works around CPython, and why:
   uses for its own exit handlers.)
 """
 
+from .batches import batches_of
 from .cpython import gil_enabled, pool_threads_waited_for
 from .ctrl_c import ctrl_c_held
 from .errors import ItemError, PoolError, SetupError, add_dead_worker_error
 from .executors import POOLS, BlasThreadsPerWorker, open_pool
 from .outcomes import RETRY_ON
-from .pool import Pool, batches_of
+from .pool import Pool
 from .rate import (
     THROTTLE_RETRIES,
     Limiter,

@@ -7,9 +7,15 @@ sit idle.
 
 from __future__ import annotations
 
+from itertools import count, islice
+
 # A batch should take about this long in a worker: ~200 times what sending it costs,
 # and short enough that the end of the run stays balanced.
 TARGET_BATCH_SECONDS = 0.02
+# A batch holds at most this many items, however fast they are: what a run holds
+# in flight stays bounded by its workers, not its input (run_as_completed). A
+# trip to a worker costs ~0.1 ms: 10 ns an item in batches this big.
+LARGEST_BATCH = 10_000
 # Batches in flight per worker: one running, one waiting, so no worker idles.
 BATCHES_IN_FLIGHT_PER_WORKER = 2
 # Near the end of the input, a batch holds at most this share of what each worker
@@ -32,7 +38,7 @@ class BatchSizes:
         previous = self.seconds_per_item
         self.seconds_per_item = latest if previous is None else (previous + latest) / 2
         ideal = TARGET_BATCH_SECONDS / max(self.seconds_per_item, 1e-9)
-        self.size = max(1, min(2 * self.size, int(ideal)))
+        self.size = max(1, min(2 * self.size, int(ideal), LARGEST_BATCH))
 
     def next(self, remaining: int | None, largest: int | None = None) -> int:
         """The next batch's size; at most `largest` (executor.map's chunksize)."""
@@ -40,3 +46,18 @@ class BatchSizes:
         if remaining is None:  # a generator: its end cannot be seen coming
             return size
         return max(1, min(size, remaining // (END_SHARE * self.workers)))
+
+
+def batches_of(items, executor, size: int = 64):
+    """(index of its first item, batch) for each batch of items, read lazily.
+    The engine's Pool sizes them from how long items take, and reads on while
+    few are in flight; any other executor gets batches of `size` items."""
+    if hasattr(executor, "batches"):  # the engine's Pool
+        yield from executor.batches(items)
+        return
+    iterator = iter(items)
+    for first in count(0, size):
+        batch = list(islice(iterator, size))
+        if not batch:
+            return
+        yield first, batch

@@ -102,6 +102,18 @@ class Outcomes:
         """Outcomes go to on_result only (the command line writes them as they come)."""
         self.keep_results = False
 
+    def also_hand_to(self, receiver) -> None:
+        """Each final outcome goes to receiver(index, outcome) too, after
+        on_result (Pool.as_completed)."""
+        on_result = self.on_result
+
+        def hand_out(index: int, outcome) -> None:
+            if on_result is not None:
+                on_result(index, outcome)
+            receiver(index, outcome)
+
+        self.on_result = hand_out
+
     def split(self, first: int, size: int, starts: list[int]) -> None:
         """The batch of `size` items at `first` was lost, and comes back in pieces
         that start at `starts` (an item that fails alone is a piece of one): each

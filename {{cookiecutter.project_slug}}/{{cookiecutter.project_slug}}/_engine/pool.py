@@ -8,32 +8,29 @@ from __future__ import annotations
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
-from itertools import count, islice
-from typing import Any, NamedTuple
+from itertools import islice
 
 from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
 from .ctrl_c import ctrl_c_held
 from .errors import (
     PoolError,
-    SetupError,
     check_picklable,
     is_dead_worker_error,
     pool_errors,
 )
+from .futures import BatchFuture, executor_broke, settled
 from .outcomes import Outcomes
 from .rate import Limiter
 from .stops import Stops
+from .turns import Call, Turns
 from .worker_calls import (
-    BatchDone,
     ItemTimeout,
     Settings,
-    SetupFailed,
     WorkerCrashed,
     call_batch,
     call_each,
     in_worker,
     running_items,
-    warm_up,
 )
 from .workers import Workers
 
@@ -45,22 +42,6 @@ LONGEST_WAIT = 0.5
 # while it started) is replaced and its batches sent again this many times a run
 # at most: a worker that dies each time it starts must not loop for ever.
 BLAMELESS_BREAKS = 3
-
-
-class Call(NamedTuple):
-    """The loop body of a run, and whether it takes the index too: to send an
-    item again."""
-
-    func: object
-    numbered: bool
-
-
-class Held(NamedTuple):
-    """A batch that waits for its turn to start (Limiter)."""
-
-    first: int
-    batch: list
-    call: Call
 
 
 class Pool:
@@ -92,8 +73,8 @@ class Pool:
         self.blameless_breaks = 0  # see BLAMELESS_BREAKS
         self.left_running: set[tuple[int, float]] = set()  # (thread, start): timed out
         self.limiter = limiter or Limiter()
-        self.held: deque[Held] = deque()  # batches waiting for their turn to start
-        self.warmed_up = False  # see warm_up_workers
+        self.turns = Turns(self.limiter, worker_count)  # batches held, paced
+        self.warmed_up = False  # see start_held
 
     # --- The executor's interface ------------------------------------------------
 
@@ -140,8 +121,8 @@ class Pool:
 
     def sent_enough(self) -> bool:
         """Whether enough batches are in flight, or held, to read no more items."""
-        if self.limiter.in_force:
-            return len(self.in_flight) + len(self.held) >= self.worker_count
+        if self.turns.in_force:
+            return self.turns.read_enough(len(self.in_flight))
         return len(self.in_flight) >= BATCHES_IN_FLIGHT_PER_WORKER * self.worker_count
 
     def stream(self, func, items, numbered: bool) -> None:
@@ -153,6 +134,24 @@ class Pool:
         for _ in self.wait_for_all():
             pass
 
+    def as_completed(self, func, items, numbered: bool = False):
+        """Yields (index, outcome) of each item as it finishes, in the order
+        they finish, and keeps none: the items are read a bounded number ahead
+        (what is in flight), so memory stays flat however long the input."""
+        finished: deque = deque()
+        self.outcomes.keep_no_results()
+        self.outcomes.also_hand_to(
+            lambda index, outcome: finished.append((index, outcome))
+        )
+        for first, batch in self.batches(items):
+            self.send(func, first, batch, numbered)
+            while finished:
+                yield finished.popleft()
+        while self.in_flight or self.turns or self.outcomes.retries_waiting():
+            self.wait_a_little()
+            while finished:
+                yield finished.popleft()
+
     def attempts_of(self, index: int) -> int:
         """How many attempts item #index took (asked once, as it is written)."""
         return self.outcomes.attempts_of(index)
@@ -163,42 +162,23 @@ class Pool:
         """Sends a batch to a worker, or once the Limiter is in force holds it
         until its turn (start_held)."""
         self.call = Call(func, numbered)  # remembered, to retry an item
-        if self.limiter.in_force:
-            self.held.append(Held(first, batch, self.call))
+        if self.turns.in_force:
+            self.turns.hold(first, batch, self.call)
             self.start_held()
         else:
             self.send_now(func, first, batch, numbered)
 
     def start_held(self) -> None:
-        """Sends the held batches whose turn came, to free workers only."""
-        if self.held and not self.warmed_up:
-            self.warm_up_workers()
-        while (
-            self.held
-            and len(self.in_flight) < self.worker_count
-            and self.limiter.wait() == 0
-        ):
-            first, batch, call = self.held.popleft()
+        """Sends the held batches whose turn came, to free workers only; before
+        the first, each worker process starts and sets up (Workers.warm_up)."""
+        if not self.warmed_up and (call := self.turns.first_call()):
+            self.warmed_up = True
+            if not self.in_flight:
+                with pool_errors(self.outcomes.describe_unfinished):
+                    self.workers.warm_up(call.func, self.worker_count, self.stops)
+        while (held := self.turns.next_due(len(self.in_flight))) is not None:
+            first, batch, call = held
             self.send_now(call.func, first, batch, call.numbered)
-
-    def warm_up_workers(self) -> None:
-        """Before a paced run's first item, each worker process starts and sets
-        up: items would otherwise wait for it, then start together."""
-        self.warmed_up = True
-        if not self.workers.are_processes() or self.in_flight:
-            return
-        func, count = self.held[0].call.func, self.worker_count
-        calls = [
-            self.workers.submit(in_worker, self.settings, warm_up, func, count, 10.0)
-            for _ in range(count)
-        ]
-        with pool_errors(self.outcomes.describe_unfinished):
-            while not all(call.done() for call in calls):
-                self.stops.awake()
-                wait(calls, LONGEST_WAIT)
-            for call in calls:
-                if isinstance(failed := call.result(), SetupFailed):
-                    raise SetupError(failed.error, failed.traceback)
 
     def send_now(self, func, first: int, batch: list, numbered: bool) -> None:
         """Sends a batch to a worker, tracked, with the pool's errors explained."""
@@ -232,7 +212,7 @@ class Pool:
     def wait_for_all(self):
         """Yields the remaining batches of outcomes in input order, as they finish."""
         yield from self.outcomes.ready()
-        while self.in_flight or self.held or self.outcomes.retries_waiting():
+        while self.in_flight or self.turns or self.outcomes.retries_waiting():
             self.wait_a_little()
             yield from self.outcomes.ready()
 
@@ -245,8 +225,7 @@ class Pool:
             timeout = min(0.05, self.settings.timeout / 4)
         if (due := self.outcomes.next_retry_in()) is not None:
             timeout = due if timeout is None else min(timeout, due)
-        if self.held and len(self.in_flight) < self.worker_count:
-            turn = self.limiter.wait()  # the next held batch's turn
+        if (turn := self.turns.wait(len(self.in_flight))) is not None:
             timeout = turn if timeout is None else min(timeout, turn)
         if self.in_flight:
             self.wait_for_batches(LONGEST_WAIT if timeout is None else timeout)
@@ -284,34 +263,23 @@ class Pool:
             futures |= wait(self.in_flight).done  # all of them fail with it
         self.let_go.extend(futures)
         done = []
-        was_in_force = self.limiter.in_force
+        was_in_force = self.turns.in_force
         for future in futures:
             first = self.in_flight.pop(future)
             sent_at = self.sent_at.pop(future, 0.0)
             result, error = settled(future)
             if error is None:
                 done.append(result)
-                self.tell_limiter(result, sent_at)
+                self.turns.heard(result, sent_at)
             else:  # the pool's problem: items' own errors are outcomes
                 lost[first] = error
-        if self.limiter.in_force and not was_in_force:
+        if self.turns.in_force and not was_in_force:
             self.hold_queued_batches()
         self.outcomes.settle_batches(done)
         for batch in done:  # after: a setup failure is no batch
             self.sizes.record(len(batch.outcomes), batch.seconds)
         if lost:
             self.recover(lost)
-
-    def tell_limiter(self, batch, sent_at: float) -> None:
-        """Tells the Limiter which calls of a finished batch the service throttled,
-        and how many went well."""
-        if not isinstance(batch, BatchDone):
-            return  # SetupFailed
-        for position in batch.failed:
-            throttle = batch.outcomes[position].throttle
-            if throttle is not None:
-                self.limiter.heard(throttle, sent_at)
-        self.limiter.went_well(len(batch.outcomes) - len(batch.failed))
 
     def hold_queued_batches(self) -> None:
         """The service throttled for the first time: the batches queued for a
@@ -322,7 +290,7 @@ class Pool:
                 self.sent_at.pop(future, None)
                 items = self.outcomes.take_unfinished(first)  # sent again later
                 if self.call is not None:
-                    self.held.append(Held(first, items, self.call))
+                    self.turns.hold(first, items, self.call)
 
     # --- What the workers' troubles mean for the items -------------------------------
 
@@ -477,61 +445,3 @@ class Pool:
 def describe_named(failed: dict) -> str:
     """Each item a dead worker ran, as "; item #3: its worker process ..."."""
     return "".join(f"; item #{i}: {why}" for i, (_, why) in sorted(failed.items()))
-
-
-def executor_broke(futures) -> bool:
-    return any(
-        not future.cancelled() and isinstance(future.exception(), BrokenExecutor)
-        for future in futures
-    )
-
-
-def batches_of(items, executor, size: int = 64):
-    """(index of its first item, batch) for each batch of items, read lazily.
-    The engine's Pool sizes them from how long items take, and reads on while
-    few are in flight; any other executor gets batches of `size` items."""
-    if isinstance(executor, Pool):
-        yield from executor.batches(items)
-        return
-    iterator = iter(items)
-    for first in count(0, size):
-        batch = list(islice(iterator, size))
-        if not batch:
-            return
-        yield first, batch
-
-
-def settled(future) -> tuple[Any, Exception | None]:
-    """A finished batch's result, or the error it ended with. The error of a
-    concurrent.futures future is read without raising it: raised, its traceback
-    would hold the frames that hold the futures, which hold the error, a cycle that
-    keeps the executor's locks (see WorkerLogs). A future of another kind (a
-    cluster's) may give its error only by raising it."""
-    if isinstance(future, Future):
-        error = future.exception()
-        if error is None:
-            return future.result(), None
-        if not isinstance(error, Exception):
-            raise error  # KeyboardInterrupt, SystemExit: not the batch's outcome
-        return None, error
-    try:
-        return future.result(), None
-    except Exception as exc:
-        return None, exc
-
-
-class BatchFuture(Future):
-    """The future of a batch that run_submit sent. The pool runs in the thread
-    that uses it, so result() runs the pool until this batch is done."""
-
-    def __init__(self, pool: Pool) -> None:
-        super().__init__()
-        self.pool = pool
-
-    def result(self, timeout: float | None = None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.done():
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"the batch was not done in {timeout} s")
-            self.pool.wait_a_little()
-        return super().result()

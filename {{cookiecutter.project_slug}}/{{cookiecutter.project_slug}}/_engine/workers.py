@@ -16,16 +16,33 @@ import multiprocessing.connection
 import os
 import signal
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from pathlib import Path
 from typing import NamedTuple
 
 from . import cpython
 from .ctrl_c import ctrl_c_held
+from .errors import SetupError
 from .resources import HOLDERS, tear_down_each_thread
 from .stops import Stops
-from .worker_calls import RUNNING, Settings, read_running_file, running_file_path
+from .worker_calls import (
+    RUNNING,
+    Settings,
+    SetupFailed,
+    in_worker,
+    read_running_file,
+    running_file_path,
+    warm_up,
+)
 
+# The longest a worker process's warm-up waits for the others (Workers.warm_up).
+WARM_UP_SECONDS = 10.0
 # An executor notices a dead worker within milliseconds; one it has not noticed
 # after this many seconds never will (see end_workers).
 DEAD_WORKER_GRACE = 2.0
@@ -76,6 +93,25 @@ class Workers:
             future = self.executor.submit(fn, *args)
         self.note_groups()
         return future
+
+    def warm_up(self, func, count: int, stops: Stops) -> None:
+        """Before a paced run's first item, each of `count` worker processes
+        starts, sets up and imports the loop body `func` (worker_calls.warm_up):
+        items would otherwise wait for it, then start together. Raises
+        SetupError if setup() failed."""
+        if not self.are_processes():
+            return
+        settings = self.settings
+        calls = [
+            self.submit(in_worker, settings, warm_up, func, count, WARM_UP_SECONDS)
+            for _ in range(count)
+        ]
+        while not all(call.done() for call in calls):
+            stops.awake()
+            wait(calls, 0.5)  # not for ever: Ctrl-C is seen (pool.LONGEST_WAIT)
+        for call in calls:
+            if isinstance(failed := call.result(), SetupFailed):
+                raise SetupError(failed.error, failed.traceback)
 
     # --- Process groups: what the loop bodies started ---------------------------
 

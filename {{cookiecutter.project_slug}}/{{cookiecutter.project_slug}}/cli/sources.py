@@ -265,12 +265,15 @@ def megabytes(text: str) -> float:
 def items_per_second(text: str) -> float:
     """An argparse type: a rate (--rate): 20, 0.5, 600/min, 1000/h."""
     try:
-        return parse_rate(text)
+        per_second = parse_rate(text)
     except ValueError:
+        per_second = None
+    if per_second is None:
         raise argparse.ArgumentTypeError(
             f"must be a number of items a second (20, 0.5) or per minute or hour "
             f"(600/min, 1000/h), not {text!r}"
-        ) from None
+        )
+    return per_second
 
 
 def retry_count(text: str) -> int:

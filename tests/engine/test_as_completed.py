@@ -1,0 +1,62 @@
+"""run_as_completed: results as items finish, the input read a bounded number
+ahead and no result kept, so memory stays flat however long the input; leaving
+the loop early ends the run and its workers."""
+
+import multiprocessing
+
+import bodies
+import pytest
+
+
+def test_the_input_is_read_a_bounded_number_ahead(project):
+    from parallel_loop.parallel import run_as_completed
+
+    read = 0
+    ahead = 0  # the most items read and not yet handed out
+
+    def numbers(count):
+        nonlocal read
+        for number in range(count):
+            read += 1
+            yield number
+
+    handed_out = []
+    for index, result in run_as_completed(
+        bodies.square, numbers(1_000_000), pool="thread", max_workers=2,
+        progress=False,
+    ):  # fmt: skip
+        assert result == index * index
+        handed_out.append(index)
+        if len(handed_out) == 1:
+            assert read < 1_000_000, "the input was read through before a result"
+        ahead = max(ahead, read - len(handed_out))
+    assert sorted(handed_out) == list(range(1_000_000))
+    assert ahead < 100_000, ahead  # batches of LARGEST_BATCH, 2 a worker
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_results_come_as_items_finish_with_their_index(project, pool, tmp_path):
+    from parallel_loop.parallel import run_as_completed
+
+    items = ["sleep 1", *(["x"] * 6)]  # the first item finishes last
+    order = [
+        index
+        for index, _ in run_as_completed(
+            bodies.process_item, items, pool=pool, max_workers=2, progress=False
+        )
+    ]
+    assert sorted(order) == list(range(7))
+    assert order[-1] == 0
+
+
+def test_leaving_the_loop_early_ends_the_run(project):
+    from parallel_loop.parallel import run_as_completed
+
+    results = run_as_completed(
+        bodies.process_item, ["sleep 30"] * 2 + ["x"] * 20, max_workers=2,
+        progress=False,
+    )  # fmt: skip
+    next(results)  # the run has started: its workers run the sleeps
+    assert multiprocessing.active_children()
+    results.close()
+    assert multiprocessing.active_children() == []
