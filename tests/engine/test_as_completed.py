@@ -60,3 +60,25 @@ def test_leaving_the_loop_early_ends_the_run(project):
     assert multiprocessing.active_children()
     results.close()
     assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_hears_too_many_requests_sends_its_batch_back(project):
+    """call_batch runs no item of its batch after one the service throttled:
+    those go back unrun (held_back), to start when the pool's Limiter says."""
+    from parallel_loop._engine.worker_calls import call_batch
+    from parallel_loop.parallel import Throttled
+
+    called = []
+
+    def body(item):
+        called.append(item)
+        if item == 1:
+            raise Throttled(retry_after=5)
+        return item
+
+    done = call_batch(body, 10, [0, 1, 2, 3], numbered=False)
+    assert called == [0, 1]
+    assert done.outcomes[0] == 0
+    assert done.outcomes[1].throttle.retry_after == 5
+    assert [f.held_back for f in done.outcomes[2:]] == [True, True]
+    assert done.failed == [1, 2, 3]

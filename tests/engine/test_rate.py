@@ -1,0 +1,73 @@
+"""The rate's forms, and how the engine reads a service's "too many requests"
+from the errors people raise, without importing their libraries."""
+
+import email.utils
+import io
+import urllib.error
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+
+def test_the_forms_of_a_rate(project):
+    from parallel_loop._engine import parse_rate
+
+    assert parse_rate(20) == 20
+    assert parse_rate("0.5") == 0.5
+    assert parse_rate("600/min") == 10
+    assert parse_rate("1000/h") == pytest.approx(1000 / 3600)
+    assert parse_rate(None) is None
+    for bad in ("fast", "0", "-3", "10/week", "", True, float("inf")):
+        with pytest.raises(ValueError, match="600/min, 1000/h"):
+            parse_rate(bad)
+
+
+def test_a_bad_rate_is_a_usage_error_naming_the_forms(start_cli):
+    run = start_cli("--rate", "10/week", "--no-progress")
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 2
+    assert "--rate: must be a number of items a second (20, 0.5)" in stderr
+    assert "(600/min, 1000/h), not '10/week'" in stderr
+
+
+class Response:  # as requests' and httpx' responses have them
+    def __init__(self, status_code, headers):
+        self.status_code = status_code
+        self.headers = headers
+
+
+class LibraryError(Exception):  # requests.HTTPError, httpx.HTTPStatusError
+    def __init__(self, response):
+        super().__init__(f"{response.status_code}")
+        self.response = response
+
+
+def test_the_errors_that_say_too_many_requests(project):
+    from parallel_loop._engine.rate import throttle_of
+    from parallel_loop.parallel import Throttled
+
+    def http_error(code, headers):
+        return urllib.error.HTTPError("http://x", code, "", headers, io.BytesIO())
+
+    assert throttle_of(http_error(429, {"Retry-After": "7"})) == (429, 7.0)
+    assert throttle_of(http_error(503, {})) == (503, None)
+    assert throttle_of(http_error(404, {"Retry-After": "7"})) is None
+    assert throttle_of(LibraryError(Response(429, {"Retry-After": "2.5"}))) == (
+        429,
+        2.5,
+    )
+    assert throttle_of(LibraryError(Response(500, {}))) is None
+    assert throttle_of(Throttled(retry_after=3)) == (0, 3)
+    assert throttle_of(ValueError("429")) is None
+
+
+def test_retry_after_as_an_http_date(project):
+    from parallel_loop._engine.rate import retry_after_seconds
+
+    now = datetime(2026, 12, 6, 12, 0, 0, tzinfo=timezone.utc)  # noqa: UP017
+    later = email.utils.format_datetime(now + timedelta(seconds=90), usegmt=True)
+    assert retry_after_seconds(later, now) == 90
+    earlier = email.utils.format_datetime(now - timedelta(seconds=5), usegmt=True)
+    assert retry_after_seconds(earlier, now) == 0
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds(None, now) is None
