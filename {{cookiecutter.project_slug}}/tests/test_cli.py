@@ -151,7 +151,7 @@ def test_a_walk_is_sorted_whatever_order_the_disk_lists_it_in(tmp_path):
     for folder in folders:
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "f.txt").write_text("x")
-    files = collect_files([str(tmp_path)], print, print)
+    files = list(collect_files([str(tmp_path)], print, print))
     assert [f.relative_to(tmp_path).as_posix() for f in files] == [
         *sorted(names),
         *(f"{folder}/f.txt" for folder in sorted(folders)),
@@ -575,7 +575,7 @@ def test_an_unreadable_directory_is_reported_and_fails_the_run(
 
     monkeypatch.setattr(os, "scandir", scandir)
     problems = []
-    files = collect_files([str(tmp_path)], print, problems.append)
+    files = list(collect_files([str(tmp_path)], print, problems.append))
     assert [f.name for f in files] == ["a.txt"]
     locked = tmp_path / "locked"
     assert problems == [f"cannot read {locked}: Permission denied; files skipped"]
@@ -694,15 +694,20 @@ def test_serial_runs_the_loop_body_in_this_process(make_files, capsys, monkeypat
     assert set(by_index(capsys.readouterr().out).values()) == {os.getpid()}
 
 
-def test_the_command_line_reads_every_item_before_the_first_runs(capsys, monkeypatch):
-    read = []
+@pytest.mark.parametrize("how", [["--pool", "thread"], ["--serial"]])
+def test_the_command_line_reads_items_as_the_run_goes(capsys, monkeypatch, how):
+    first_ran = threading.Event()
 
-    def items():
-        for item in ["a", "bb", "ccc"]:
-            read.append(item)
-            yield item
+    def items():  # the second item is read only once the first has run
+        yield "a"
+        assert first_ran.wait(60), "the first item did not run before more were read"
+        yield "bb"
+
+    def process_item(item):
+        first_ran.set()
+        return len(item)
 
     monkeypatch.setattr(fake_tasks, "items", items)
-    monkeypatch.setattr(fake_tasks, "process_item", lambda item: len(read))
-    assert cli("--pool", "thread") == 0
-    assert set(by_index(capsys.readouterr().out).values()) == {3}
+    monkeypatch.setattr(fake_tasks, "process_item", process_item)
+    assert cli(*how) == 0
+    assert by_index(capsys.readouterr().out) == {0: 1, 1: 2}

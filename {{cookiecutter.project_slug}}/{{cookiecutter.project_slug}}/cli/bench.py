@@ -176,7 +176,7 @@ def main(argv, tasks) -> int:
     check_file_choice(args, parser)
     choice = FileChoice(args.glob, args.hidden)
     try:
-        every_item = load_items(args, tasks, print, print, (), choice)
+        every_item = list(load_items(args, tasks, print, print, (), choice).items)
     except InputError as exc:
         parser.error(str(exc))
     items = sample(every_item, args.sample)

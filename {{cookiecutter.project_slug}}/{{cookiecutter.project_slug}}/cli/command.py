@@ -11,6 +11,7 @@ pool broke or the results could not be written; 2 a usage error; 130 Ctrl-C;
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -31,7 +32,7 @@ from .running import (
     in_option_terms,
     stdout_closed,
 )
-from .sources import FileChoice, InputError, load_items
+from .sources import FileChoice, Input, InputError, load_items
 
 
 class Messages:
@@ -48,9 +49,10 @@ class Messages:
         self.warn(message)
 
 
-def items_to_run(output, resume: bool, items: list, parser) -> list[int]:
-    """Indexes of the items to run: all of them, or with --resume those that
-    --output has no result for. Takes the output file's lock."""
+def items_to_run(output, resume: bool, given: Input, parser):
+    """The items to run, as (index, item), read as the run goes: all of them, or
+    with --resume those that --output has no result for; and how many earlier
+    runs finished. Takes the output file's lock."""
     try:
         finished = output.open(resume) if output else None
     except BlockingIOError as exc:
@@ -59,14 +61,32 @@ def items_to_run(output, resume: bool, items: list, parser) -> list[int]:
         output.close()
         parser.error(str(exc))
     if not finished:
-        return list(range(len(items)))
-    for index, name in finished.items():
-        if index >= len(items) or to_json(label(items[index])) != to_json(name):
-            parser.error(
-                f"{output.path} was written for other inputs (its item #{index} is "
-                f"{name}); give the same inputs, or another --output file"
-            )
-    return [index for index in range(len(items)) if index not in finished]
+        return enumerate(given.items), 0
+    if given.total is not None and finished.highest >= given.total:
+        other_inputs(output, finished.highest, "beyond the inputs given", parser)
+    return not_finished(output, given.items, finished), len(finished)
+
+
+def not_finished(output, items, finished):
+    """(index, item) of the items without a result in the output file; those
+    with one are checked against it (Finished.labels) as they go by."""
+    for index, item in enumerate(items):
+        if index not in finished:
+            yield index, item
+        elif index in finished.labels:
+            name = finished.labels[index]
+            if to_json(label(item)) != to_json(name):
+                raise InputError(
+                    f"{output.path} was written for other inputs (its item #{index} "
+                    f"is {name}); give the same inputs, or another --output file"
+                )
+
+
+def other_inputs(output, index: int, what: str, parser) -> None:
+    parser.error(
+        f"{output.path} was written for other inputs (its item #{index} is "
+        f"{what}); give the same inputs, or another --output file"
+    )
 
 
 def main(argv=None, tasks=default_tasks, results=None) -> int:
@@ -88,31 +108,35 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
             parser.error(problem)
         leave_out = [args.output] if args.output else []
         choice = FileChoice(args.glob, args.hidden)
-        items = load_items(
+        given = load_items(
             args, tasks, messages.warn, messages.cannot_read, leave_out, choice
         )
-        inputs = items if args.inputs else []
+        inputs = [Path(path) for path in args.inputs if not os.path.isdir(path)]
         if args.lines not in (None, "-"):
             inputs = [Path(args.lines)]
         if output and (problem := output.check(inputs)):
             parser.error(problem)
+        todo, done_before = items_to_run(output, args.resume, given, parser)
+        first = next(todo, None)  # bad input seen at once: a usage error
     except InputError as exc:
         parser.error(str(exc))
-    todo = items_to_run(output, args.resume, items, parser)
-    done_before = len(items) - len(todo)  # by earlier runs, with --resume
     try:
-        if not todo:
+        if first is None:
             said = "nothing to do"
             if done_before:
                 said += f": {args.output} holds a result for each of the "
-                said += f"{len(items)} items"
+                said += f"{done_before} items"
             print(said, file=sys.stderr)
             return 1 if messages.unreadable else 0
+        count = None if given.total is None else given.total - done_before
         workers, source = choose_workers(args, tasks)
-        describe_run(args, len(todo), workers, source, done_before, choice.left_out())
+        describe_run(args, count, workers, source, done_before)
         writer = output or ResultWriter(results or sys.stdout)
         show_logs(args.log_level)
-        code = Run(args, tasks, items, todo, writer).start(workers)
+        todo = itertools.chain([first], todo)
+        code = Run(args, tasks, todo, count, writer, choice).start(workers)
+    except InputError as exc:  # a line further on that cannot be read
+        parser.error(str(exc))
     except PoolError as exc:  # a cluster that cannot be reached
         print(f"error: {in_option_terms(str(exc))}", file=sys.stderr)
         return 1

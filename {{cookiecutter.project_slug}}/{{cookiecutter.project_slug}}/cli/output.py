@@ -177,6 +177,47 @@ def cannot_write(option: str, path: Path) -> str | None:
     return None
 
 
+class Finished:
+    """The items an output file holds a result for, kept small for millions of
+    them: a bit per index, and the labels of the items up to LABELLED, which
+    --resume compares with the inputs given."""
+
+    LABELLED = 1_000
+    # An index past this is no record of ours: its bit would take gigabytes.
+    LARGEST_INDEX = 10**10
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+        self.count = 0
+        self.labels: dict[int, object] = {}
+        self.highest = -1
+
+    def add(self, index: int, label) -> None:
+        byte, bit = divmod(index, 8)
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(max(byte + 1 - len(self.bits), len(self.bits))))
+        if not self.bits[byte] >> bit & 1:
+            self.bits[byte] |= 1 << bit
+            self.count += 1
+        if index < self.LABELLED:
+            self.labels[index] = label
+        self.highest = max(self.highest, index)
+
+    def discard(self, index: int) -> None:
+        if index in self:
+            byte, bit = divmod(index, 8)
+            self.bits[byte] &= ~(1 << bit)
+            self.count -= 1
+        self.labels.pop(index, None)
+
+    def __contains__(self, index: int) -> bool:
+        byte, bit = divmod(index, 8)
+        return byte < len(self.bits) and bool(self.bits[byte] >> bit & 1)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 class OutputFile:
     """--output FILE: checked before anything runs, locked against a second run,
     and only ever appended to: --resume appends the lines of the items still to
@@ -200,9 +241,9 @@ class OutputFile:
                     return f"--output {path} is one of the inputs: choose another"
         return None
 
-    def open(self, resume: bool) -> dict[int, object] | None:
-        """Opens for appending, and with resume returns {index: label} of the items
-        finished before (finished_items). Raises BlockingIOError when another run
+    def open(self, resume: bool) -> Finished | None:
+        """Opens for appending, and with resume returns the items finished before
+        (finished_items). Raises BlockingIOError when another run
         holds the file."""
         self.fd = self.locked()
         return self.finished_items() if resume else None
@@ -233,12 +274,12 @@ class OutputFile:
             raise
         self.written += 1
 
-    def finished_items(self) -> dict[int, object]:
+    def finished_items(self) -> Finished:
         """Reads the file for --resume and cuts off a last line that a kill or a
         full disk left without its end, so that new lines start on a line of their
-        own. Returns {index: item label} of the items whose latest record is a
-        result. Raises CannotResume for a file that is not one of ours."""
-        finished = {}
+        own. Returns the items whose latest record is a result. Raises
+        CannotResume for a file that is not one of ours."""
+        finished = Finished()
         whole = 0  # bytes up to the end of the last whole line
         with self.path.open("rb") as lines:
             for number, line in enumerate(lines, 1):
@@ -248,15 +289,17 @@ class OutputFile:
                 try:
                     record = json.loads(line)
                     index = int(record["index"])
+                    if not 0 <= index <= Finished.LARGEST_INDEX:
+                        raise ValueError(index)
                 except (ValueError, TypeError, KeyError):
                     raise CannotResume(
                         f"{self.path} does not look like a results file (line "
                         f"{number} is not a record): choose another --output file"
                     ) from None
                 if "result" in record:
-                    finished[index] = record["item"]
+                    finished.add(index, record["item"])
                 else:  # an error: the item runs again
-                    finished.pop(index, None)
+                    finished.discard(index)
         if whole < os.fstat(self.fd).st_size:
             os.ftruncate(self.fd, whole)
         return finished

@@ -55,11 +55,16 @@ def raise_stopped(signum, frame):
 class Run:
     """One run of the command line: writes each outcome as it comes, counts."""
 
-    def __init__(self, args, tasks, items: list, todo: list[int], writer):
+    def __init__(self, args, tasks, todo, count: int | None, writer, choice=None):
         self.args = args
         self.tasks = tasks
-        self.items = items
-        self.todo = todo  # position in this run -> index in the input
+        self.todo = todo  # (index in the input, item), read as the run goes
+        self.count = count  # items to run, if known
+        self.read = 0  # items read so far: the count, once read through
+        self.running: dict[int, tuple[int, object]] = {}  # position -> index, item
+        self.suffixes: Counter[str] = Counter()  # of the files read: odd_one_out
+        self.stopping_items: dict[int, object] = {}  # failed, without --keep-going
+        self.choice = choice  # what a walk left out
         self.writer = writer
         self.failures: list[Failure] = []
         self.spans: list[timeline.Span] = []  # with --timeline: when, where items ran
@@ -70,7 +75,7 @@ class Run:
 
     def on_result(self, position: int, outcome) -> None:
         """Called in this thread as each item finishes: writes its line."""
-        index = self.todo[position]
+        index, item = self.running.pop(position)
         if isinstance(outcome, timeline.Span):
             self.spans.append(outcome)
             outcome = outcome.value
@@ -81,11 +86,13 @@ class Run:
             if attempts == 1 and not self.args.retries:
                 attempts = None
         if isinstance(outcome, Failure):
+            if not self.args.keep_going:  # it stops the run: odd_one_out
+                self.stopping_items[index] = item
             outcome.error = in_option_terms(outcome.error)
             self.failures.append(outcome.put_at(index))
             if self.args.keep_going:
                 self.tell_failure(self.failures[-1], attempts)
-        self.writer.write(record_line(index, self.items[index], outcome, attempts))
+        self.writer.write(record_line(index, item, outcome, attempts))
         if self.bar is not None:
             if self.pool is not None and self.pool.limiter.in_force:
                 self.bar.set_postfix_str(self.pool.limiter.describe(), refresh=False)
@@ -109,18 +116,17 @@ class Run:
         func = AsJson(func)  # results turn into JSON in the workers
         if args.timeline:  # each call also reports when and where it ran
             func = timeline.Timed(func)
-        todo_items = [self.items[index] for index in self.todo]
         started = time.perf_counter()
         for signum in STOP_SIGNALS:
             signal.signal(signum, raise_stopped)
         bar_settings = bar_options(not args.no_progress)
         try:
             with ctrl_c_held():  # a half-made bar complains at exit
-                self.bar = tqdm(total=len(self.todo), **bar_settings)
+                self.bar = tqdm(total=self.count, **bar_settings)
                 if args.rate:
                     self.bar.set_postfix_str(f"rate {describe_rate(args.rate)}")
             with self.bar:
-                self.run_items(func, todo_items, workers)
+                self.run_items(func, self.items_read(), workers)
         except ItemError as exc:
             return self.stopped_by_item(exc)
         except PoolError as exc:
@@ -146,7 +152,17 @@ class Run:
         teardowns_failed = TEARDOWN_FAILURES.since(self.teardowns_failed_before)
         return 1 if self.failures or teardowns_failed else 0
 
-    def run_items(self, func, items: list, workers: int) -> None:
+    def items_read(self):
+        """The items to run, as the pool reads them; each is kept, with its index
+        in the input, only until its outcome is written."""
+        for position, (index, item) in enumerate(self.todo):
+            self.running[position] = (index, item)
+            self.read = position + 1
+            if isinstance(item, Path):
+                self.suffixes[item.suffix] += 1
+            yield item
+
+    def run_items(self, func, items, workers: int) -> None:
         args = self.args
         numbered = args.pattern == "submit"
         in_each_worker = {
@@ -187,7 +203,8 @@ class Run:
 
     def count_written(self) -> str:
         done = self.writer.written - len(self.failures)
-        return f"{done} of {len(self.todo)} items finished"
+        total = self.read if self.count is None else self.count
+        return f"{done} of {total} items finished"
 
     def stopped_by_item(self, exc: ItemError) -> int:
         if exc.failure.traceback:  # none where its worker died under it
@@ -203,12 +220,11 @@ class Run:
     def odd_one_out(self, index: int | None) -> str:
         """A hint, where the failed item is a file unlike most of the others (a
         README.txt among images, say): --glob takes only those."""
-        item = None if index is None else self.items[index]
-        suffixes = Counter(p.suffix for p in self.items if isinstance(p, Path))
-        if not isinstance(item, Path) or not suffixes:
+        item = None if index is None else self.stopping_items.get(index)
+        if not isinstance(item, Path) or not self.suffixes:
             return ""
-        usual, count = suffixes.most_common(1)[0]
-        if not usual or item.suffix == usual or count < len(self.items) / 2:
+        usual, count = self.suffixes.most_common(1)[0]
+        if not usual or item.suffix == usual or count < self.read / 2:
             return ""
         return f". Not one of your files? --glob '*{usual}' takes only those"
 
@@ -225,8 +241,8 @@ class Run:
             how = "serial" if args.serial else f"{args.pool} pool, {workers} worker(s)"
             timeline.draw(self.spans, args.timeline, f"{len(self.spans)} items, {how}")
             print(f"timeline: {args.timeline}", file=sys.stderr)
-        done = len(self.todo) - len(self.failures)
-        said = f"done: {done} of {len(self.todo)} items in {seconds:.1f} s, "
+        done = self.read - len(self.failures)
+        said = f"done: {done} of {self.read} items in {seconds:.1f} s, "
         said += f"{len(self.failures)} failed"
         if self.failures:
             kinds = Counter(failure.error.split(":")[0] for failure in self.failures)
@@ -237,6 +253,8 @@ class Run:
             said += f"; {self.retried} took more than one attempt"
             said += " (--retries)" if self.args.retries else ""
         print(said, file=sys.stderr)
+        if self.choice is not None and (left_out := self.choice.left_out()):
+            print(f"left out: {left_out}", file=sys.stderr)
         if self.pool is not None and (throttling := self.pool.limiter.summary()):
             print(in_option_terms(throttling), file=sys.stderr)
         if teardowns_failed := TEARDOWN_FAILURES.since(self.teardowns_failed_before):
@@ -318,10 +336,11 @@ def choose_workers(args, tasks) -> tuple[int, str]:
 
 
 def describe_run(
-    args, count: int, workers: int, source: str, done_before=0, left_out=""
+    args, count: int | None, workers: int, source: str, done_before=0
 ) -> None:
     """One line on stderr saying how the run is set up, and how to change it;
-    with --resume, how many items earlier runs did; what a walk left out."""
+    with --resume, how many items earlier runs did. `count`: None where the
+    input's length is not known before it is read (a walk, standard input)."""
     if args.serial:
         how = "serially, in this process"
         if args.tasks_long_run:
@@ -330,11 +349,11 @@ def describe_run(
     else:
         how = f"{args.pattern} pattern, {args.pool} pool, {workers} worker(s)"
         how += f" ({source})"
-    items = f"{count} items"
-    if done_before:
+    items = "the items as they are read" if count is None else f"{count} items"
+    if done_before and count is not None:
         items += f" ({done_before} of {done_before + count} done before)"
-    if left_out:
-        how += f"; left out: {left_out}"
+    elif done_before:
+        items += f" ({done_before} done before)"
     tqdm.write(f"running {items}: {how}", file=sys.stderr)
     cpus = usable_cpus()
     if args.pool == "process" and not args.serial and workers > 4 * cpus:

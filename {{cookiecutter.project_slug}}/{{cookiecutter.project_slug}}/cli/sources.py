@@ -10,7 +10,9 @@ import io
 import os
 import stat
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from .._engine import parse_rate
 
@@ -71,29 +73,40 @@ def many(count: int, thing: str) -> str:
     return f"{count} {thing}" + ("" if count == 1 else "s")
 
 
-def load_items(args, tasks, warn, unreadable, leave_out=(), choice=None) -> list:
+class Input(NamedTuple):
+    """The items the command line names, read lazily as the run goes, and how
+    many there are where that is cheap and exact to know (None elsewhere)."""
+
+    items: Iterable
+    total: int | None
+
+
+def load_items(args, tasks, warn, unreadable, leave_out=(), choice=None) -> Input:
     """The items the command line names: the lines of --lines FILE, the files
     given (directories walked, their files as `choice` says), or else
-    tasks.items(). Raises InputError."""
+    tasks.items(); read as the run goes. Raises InputError, now for what can be
+    seen at once (a missing file), or later, as the items are read."""
     if args.lines is not None:
-        return read_lines(args.lines)
+        return Input(read_lines(args.lines), count_lines(args.lines))
     if args.inputs:
-        return collect_files(args.inputs, warn, unreadable, leave_out, choice)
-    return list(tasks.items())
+        files = collect_files(args.inputs, warn, unreadable, leave_out, choice)
+        walks = any(os.path.isdir(path) for path in args.inputs)
+        return Input(files, None if walks else len(dict.fromkeys(args.inputs)))
+    items = tasks.items()
+    return Input(items, len(items) if hasattr(items, "__len__") else None)
 
 
-def collect_files(
-    paths: list[str], warn, unreadable, leave_out=(), choice=None
-) -> list[Path]:
-    """Files given and regular files found under the directories given: sorted, no
-    repeats, those `choice` (a FileChoice: by default, all but hidden ones) takes,
-    `leave_out` (the results file) left out. A file given is always taken.
+def collect_files(paths: list[str], warn, unreadable, leave_out=(), choice=None):
+    """Files given and regular files found under the directories given, yielded
+    as the walk finds them: each folder's in order of name, no repeats, those
+    `choice` (a FileChoice: by default, all but hidden ones) takes, `leave_out`
+    (the results file) left out. A file given is always taken.
 
     Symbolic links to directories are not followed, so a link loop cannot make the
     walk endless; other files that are not regular (a FIFO, a device) would block
     or never end: each is named with warn(message) and skipped. A directory that
     cannot be read is named with unreadable(message). A path that does not exist,
-    or a special file named directly, raises InputError.
+    or a special file named directly, raises InputError at once.
     """
     missing = [path for path in paths if not os.path.exists(path)]
     if missing:
@@ -107,16 +120,33 @@ def collect_files(
             "not a regular file or a directory (a device, a FIFO or a socket, "
             "which could block or never end): " + ", ".join(special)
         )
+    return walk(paths, warn, unreadable, leave_out, choice or FileChoice())
+
+
+def walk(paths: list[str], warn, unreadable, leave_out, choice: FileChoice):
+    """collect_files' files, as found. No repeats, with no record of every file
+    found: a directory inside another one given is walked as part of that one,
+    and a file given is not taken again from a walk."""
     left_out = {os.path.realpath(path) for path in leave_out}
-    choice = choice or FileChoice()
+    given = {os.path.realpath(path) for path in paths if not os.path.isdir(path)}
+    folders = [os.path.realpath(path) for path in paths if os.path.isdir(path)]
 
     def report(error: OSError) -> None:
         unreadable(f"cannot read {error.filename}: {error.strerror}; files skipped")
 
-    files = []
+    def inside_another(real: str) -> bool:
+        return any(real.startswith(folder + os.sep) for folder in folders)
+
+    taken: set[str] = set()  # the files given, and folders walked: few
     for path in paths:
+        real = os.path.realpath(path)
+        if real in taken:
+            continue
+        taken.add(real)
         if not os.path.isdir(path):
-            files.append(Path(path))
+            yield Path(path)
+            continue
+        if inside_another(real):
             continue
         for folder, subfolders, names in os.walk(path, onerror=report):
             for name in subfolders:
@@ -125,16 +155,16 @@ def collect_files(
             subfolders[:] = [name for name in sorted(subfolders) if choice.enters(name)]
             for name in sorted(names):
                 file = os.path.join(folder, name)
-                if os.path.realpath(file) in left_out:
+                real_file = os.path.realpath(file)
+                if real_file in left_out or real_file in given:
                     continue
                 relative = Path(os.path.relpath(file, path)).as_posix()
                 if not choice.takes(relative):
                     continue
                 if is_regular(file):
-                    files.append(Path(file))
+                    yield Path(file)
                 else:
                     warn(f"skipping {file}: not a regular file")
-    return list(dict.fromkeys(files))
 
 
 def is_regular(path: str) -> bool:
@@ -144,12 +174,13 @@ def is_regular(path: str) -> bool:
         return False
 
 
-def read_lines(path: str) -> list[str]:
+def read_lines(path: str):
     """The non-empty lines of a file (`-`: standard input), spaces around each
-    one dropped. UTF-8, with or without the byte-order mark that Windows tools
-    write first (Notepad's "UTF-8 with BOM", Excel's "CSV UTF-8"), or UTF-16 with
-    its byte-order mark (Notepad's and Excel's "Unicode"). A line that cannot be
-    decoded raises InputError naming it."""
+    one dropped, read as the run goes. UTF-8, with or without the byte-order mark
+    that Windows tools write first (Notepad's "UTF-8 with BOM", Excel's "CSV
+    UTF-8"), or UTF-16 with its byte-order mark (Notepad's and Excel's
+    "Unicode"). A missing file raises InputError at once, a line that cannot be
+    decoded when it is read, naming it."""
     if path == "-":
         return decode_lines(sys.stdin.buffer, "standard input")
     if os.path.isdir(path):
@@ -158,15 +189,41 @@ def read_lines(path: str) -> list[str]:
             "(or the directory itself, without --lines, to run over its files)"
         )
     try:
-        with open(path, "rb") as stream:
-            return decode_lines(stream, path)
+        open(path, "rb").close()  # a file that cannot be opened: said at once
     except FileNotFoundError:
         raise InputError(f"--lines {path}: no such file") from None
     except OSError as exc:
         raise InputError(f"--lines {path}: cannot read it ({exc.strerror})") from None
+    return lines_of(path)
 
 
-def decode_lines(stream, name: str) -> list[str]:
+def lines_of(path: str):
+    """The lines of the file at `path`, open only while they are read."""
+    with open(path, "rb") as stream:
+        yield from decode_lines(stream, path)
+
+
+def count_lines(path: str) -> int | None:
+    """How many items --lines FILE holds, counted without decoding: the lines
+    with more than spaces, in a regular file of UTF-8 text. None for standard
+    input, a pipe, or UTF-16 text: there the bar shows a count and a rate."""
+    if path == "-" or not is_regular(path):
+        return None
+    count, rest = 0, b""
+    with open(path, "rb") as stream:
+        start = stream.read(4)
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return None
+        chunk = start.removeprefix(codecs.BOM_UTF8)
+        while chunk:
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            count += sum(1 for line in lines if line.strip())
+            chunk = stream.read(1 << 20)
+    return count + (1 if rest.strip() else 0)
+
+
+def decode_lines(stream, name: str):
     if not hasattr(stream, "peek"):  # a stream of bytes of the tests' own
         stream = io.BufferedReader(stream)
     start = stream.peek(4)[:4]
@@ -176,8 +233,8 @@ def decode_lines(stream, name: str) -> list[str]:
             "iconv -f utf-32 -t utf-8"
         )
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return decode_utf16_lines(stream, name)
-    lines = []
+        yield from decode_utf16_lines(stream, name)
+        return
     for number, raw in enumerate(stream, 1):
         if number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)  # not part of the first item
@@ -197,19 +254,18 @@ def decode_lines(stream, name: str) -> list[str]:
                 "iconv -f utf-16le -t utf-8"
             )
         if line:
-            lines.append(line)
-    return lines
+            yield line
 
 
-def decode_utf16_lines(stream, name: str) -> list[str]:
+def decode_utf16_lines(stream, name: str):
     """The lines of UTF-16 text that starts with its byte-order mark."""
     text = io.TextIOWrapper(stream, encoding="utf-16", newline=None)
-    lines, number = [], 0
+    number = 0
     try:
         for line in text:
             number += 1
             if line.strip():
-                lines.append(line.strip())
+                yield line.strip()
     except UnicodeDecodeError:
         raise InputError(
             f"{name}, line {number + 1}: not valid UTF-16 (it starts with UTF-16's "
@@ -218,7 +274,6 @@ def decode_utf16_lines(stream, name: str) -> list[str]:
         ) from None
     finally:
         text.detach()  # the stream is its opener's to close
-    return lines
 
 
 def positive_int(text: str) -> int:
