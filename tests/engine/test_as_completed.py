@@ -35,6 +35,23 @@ def test_the_input_is_read_a_bounded_number_ahead(project):
 
 
 @pytest.mark.parametrize("pool", ["process", "thread"])
+def test_every_item_is_handed_out_whatever_the_input(project, pool):
+    """Fast items, many batches settled while the last is read: each is handed
+    out, from a list, an iterator or a generator."""
+    from parallel_loop.parallel import run_as_completed
+
+    def generator():
+        yield from range(500)
+
+    expected = [(x, x * x) for x in range(500)]
+    for items in (list(range(500)), iter(range(500)), generator()):
+        found = run_as_completed(
+            bodies.square, items, pool=pool, max_workers=2, progress=False
+        )
+        assert sorted(found) == expected
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
 def test_results_come_as_items_finish_with_their_index(project, pool, tmp_path):
     from parallel_loop.parallel import run_as_completed
 

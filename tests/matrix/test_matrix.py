@@ -19,6 +19,7 @@ import time
 
 import pytest
 import small_disk
+from local_http import Service, serving
 from matrix import pythons
 from processes import IGNORING_CTRL_C, processes_in_session, tool, wait_for
 from rendering import ENGINE, script_metadata
@@ -57,7 +58,7 @@ if __name__ == "__main__":
         options = {{"pool": pool, "max_workers": 2{progress}}}
         assert list(run_map(square, range(500), **options)) == expected
         assert list(run_submit(indexed_square, range(500), **options)) == expected
-    print("ok")
+{package_only}    print("ok")
 """
 
 
@@ -158,11 +159,24 @@ def test_each_kind_of_project_on_each_python(render, venv, python, kind, tmp_pat
     module = project.name if script else f"{project.name}.parallel"
     progress = "" if script else ', "progress": False'
     probe = tmp_path / "library_call.py"
-    probe.write_text(LIBRARY_CALL.format(module=module, progress=progress))
+    package_only = "" if script else PACKAGE_CALLS.format(module=module)
+    probe.write_text(
+        LIBRARY_CALL.format(module=module, progress=progress, package_only=package_only)
+    )
     env = {"PYTHONPATH": str(project), "TQDM_DISABLE": "1"}
     done = call(interpreter, str(probe), cwd=tmp_path, env=env)
     check_clean(done, "a library call")
     assert done.stdout == "ok\n"
+
+
+# What the package's library has and the script's has not: the streaming form,
+# and a rate (as LIBRARY_CALL's lines, in its loop over the pools).
+PACKAGE_CALLS = """\
+        from {module} import run_as_completed
+        found = sorted(run_as_completed(square, iter(range(500)), **options))
+        assert found == list(enumerate(expected))
+        assert run_map(square, range(5), rate="600/min", **options) == expected[:5]
+"""
 
 
 CTRL_C_CALL = """
@@ -528,3 +542,26 @@ def test_resume_after_a_full_disk_on_each_python(project, python, venv, pool, tm
     it finishes in less room than the results file already takes."""
     interpreter = venv(*requirements(project, "package"))
     small_disk.check_resume_after_a_full_disk(project, interpreter, pool, tmp_path)
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_a_service_that_throttles_on_each_python(project, python, venv, pool, tmp_path):
+    """tests/engine/test_services.py, on each Python: asked for 25 a second, a pool
+    of 8 against a service that takes 20 and asks for 1 s of quiet when passed
+    keeps every pause, sends few requests more than items, and finishes all."""
+    interpreter = venv(*requirements(project, "package"))
+    service = Service(per_second=20, burst=5, retry_after=1)
+    with serving(service.handler()) as port:
+        listing = tmp_path / "urls.txt"
+        listing.write_text("".join(f"http://127.0.0.1:{port}/{n}\n" for n in range(60)))
+        run = project.start_cli(
+            "--lines", listing, "--pool", pool, "--workers", "8", "--rate", "25",
+            "--no-progress", python=interpreter,
+        )  # fmt: skip
+        stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert sorted(r["index"] for r in records if "result" in r) == list(range(60))
+    assert service.pauses, "the service never throttled: the test tests nothing"
+    assert service.during_pauses(grace=0.25) == []
+    assert service.count() <= 60 + 6, service.count(429)

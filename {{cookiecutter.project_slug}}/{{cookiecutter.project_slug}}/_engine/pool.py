@@ -147,10 +147,12 @@ class Pool:
             self.send(func, first, batch, numbered)
             while finished:
                 yield finished.popleft()
-        while self.in_flight or self.turns or self.outcomes.retries_waiting():
-            self.wait_a_little()
+        while True:  # the last read may have settled the last batches: hand out
             while finished:
                 yield finished.popleft()
+            if not (self.in_flight or self.turns or self.outcomes.retries_waiting()):
+                return
+            self.wait_a_little()
 
     def attempts_of(self, index: int) -> int:
         """How many attempts item #index took (asked once, as it is written)."""
