@@ -99,3 +99,34 @@ def test_a_worker_that_hears_too_many_requests_sends_its_batch_back(project):
     assert done.outcomes[1].throttle.retry_after == 5
     assert [f.held_back for f in done.outcomes[2:]] == [True, True]
     assert done.failed == [1, 2, 3]
+
+
+def test_batches_queued_when_the_service_first_throttles_wait_for_the_pause(project):
+    """No rate asked: each thread has a batch queued behind the one it runs. When
+    the service first throttles, those not started are held back with the rest
+    (Pool.hold_queued_batches): none starts until the pause has passed."""
+    import threading
+    import time
+
+    from parallel_loop.parallel import Throttled, run_map
+
+    starts, lock = [], threading.Lock()
+    throttled_at = []
+
+    def slow_call(item):
+        with lock:
+            starts.append(time.monotonic())
+            throttle = len(starts) == 3
+        if throttle:
+            throttled_at.append(time.monotonic())
+            raise Throttled(retry_after=2)
+        time.sleep(0.4)
+        return item
+
+    results = run_map(
+        slow_call, range(16), pool="thread", max_workers=4, progress=False
+    )
+    assert results == list(range(16))
+    (at,) = throttled_at
+    # Calls sent before the pool heard of it may start just after; none later.
+    assert [s - at for s in starts if at + 0.25 < s < at + 2] == []
