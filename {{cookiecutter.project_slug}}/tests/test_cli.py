@@ -711,3 +711,36 @@ def test_the_command_line_reads_items_as_the_run_goes(capsys, monkeypatch, how):
     monkeypatch.setattr(fake_tasks, "process_item", process_item)
     assert cli(*how) == 0
     assert by_index(capsys.readouterr().out) == {0: 1, 1: 2}
+
+
+def test_the_bar_knows_the_total_where_it_is_cheap(tmp_path, capsys, monkeypatch):
+    """A --lines file's non-empty lines give the bar its total; a generator's
+    length is unknown: the bar shows the count so far."""
+    monkeypatch.setattr(fake_tasks, "process_item", len)
+    listing = tmp_path / "items.txt"
+    listing.write_text("a\n\n   \nbb\r\nccc")  # blank lines, CRLF, no last newline
+    assert main(["--lines", str(listing)], tasks=fake_tasks) == 0
+    assert "3/3 " in capsys.readouterr().err
+
+    monkeypatch.setattr(fake_tasks, "items", lambda: (item for item in ["a", "bb"]))
+    assert main([], tasks=fake_tasks) == 0
+    err = capsys.readouterr().err
+    assert "2item " in err and "/2" not in err
+    assert "running the items as they are read" in err
+
+
+def test_a_directory_is_walked_as_the_run_goes(tmp_path, capsys, monkeypatch):
+    """The walk finds files as the run reads them: here, one that the first item
+    made in a folder the walk had not reached yet (--serial reads one at a time)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "1.txt").write_text("one")
+
+    def make_the_next(item):
+        if item.name == "1.txt":
+            (tmp_path / "b" / "2.txt").write_text("two")
+        return item.read_text()
+
+    monkeypatch.setattr(fake_tasks, "process_item", make_the_next)
+    assert cli(tmp_path, "--serial") == 0
+    assert sorted(by_index(capsys.readouterr().out).values()) == ["one", "two"]

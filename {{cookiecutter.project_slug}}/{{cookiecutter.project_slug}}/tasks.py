@@ -138,6 +138,9 @@ def items():
         # Excel writes first, which would stick to the first column's name.
         return csv.DictReader(open("rows.csv", newline="", encoding="utf-8-sig"))
 
+    A generator (`yield`) is read as the run goes, a few items ahead of the
+    workers: a table of millions of rows needs no list of them.
+
     Items travel to worker processes by pickling: plain data (numbers, strings,
     paths, tuples, dicts) works; open files and connections do not.
     """
