@@ -5,7 +5,7 @@ of the library's run_as_completed, run_map and joblib's unordered generator.
 
     python benchmarks/large_inputs.py [--items N] [--write-docs]
 
-N is 5,000,000 by default (about eight minutes on 2 cores, one run each). Renders the template as
+N is 5,000,000 by default (about seven minutes on 2 cores, one run each). Renders the template as
 it is and as it was at 1332843 (from `git archive`, the repository untouched), with
 their defaults, and writes "x0".."x{N-1}" to a file in a temporary folder. Each
 contender runs in a fresh subprocess on a thread pool of 2 workers, with a trivial
@@ -39,7 +39,7 @@ HEADING = "## Inputs of any size"
 BEFORE = "1332843"  # the command line read every line into a list first
 ITEMS = 5_000_000
 BASELINE = 40  # lines: the memory of a run with next to no input
-REPEATS = 1  # 3 take about 25 minutes at 5,000,000 items on 2 cores, joblib most
+REPEATS = 1  # 3 take about 20 minutes at 5,000,000 items on 2 cores, joblib most
 PACKAGE = "parallel_loop"
 
 AS_COMPLETED = """

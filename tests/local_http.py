@@ -79,6 +79,11 @@ class Service:
 
         class Handler(QuietHandler):
             def do_GET(self):
+                if self.path.endswith("/missing"):  # a failure for good
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 status = service.answer()
                 if status == 200:
                     self.answer(self.path.encode())

@@ -359,3 +359,28 @@ def test_commands_run_on_a_dask_worker_can_be_interrupted(tmp_path, dask_project
     assert run.returncode == 0, stderr
     for line in json.loads(stdout)["result"]:  # SigBlk, SigIgn
         assert not int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)), line
+
+
+def test_a_rate_and_a_service_that_throttles_on_a_local_cluster(tmp_path, dask_project):
+    """The calling thread paces what it sends to the cluster as it does on a pool
+    of its own, and holds every start for a service's Retry-After."""
+    from local_http import Service, serving
+
+    service = Service(per_second=20, burst=5, retry_after=1)
+    with serving(service.handler()) as port:
+        listing = tmp_path / "urls.txt"
+        listing.write_text("".join(f"http://127.0.0.1:{port}/{n}\n" for n in range(60)))
+        run = dask_project.start_cli(
+            "--lines", listing, "--pool", "dask", "--workers", "4", "--rate", "25",
+            "--no-progress",
+        )  # fmt: skip
+        stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert sorted(r["index"] for r in records if "result" in r) == list(range(60))
+    assert service.pauses, "the service never throttled: the test tests nothing"
+    assert service.during_pauses(grace=0.25) == []
+    assert service.count() <= 60 + 6, service.count(429)
+    times = sorted(when for when, _ in service.arrivals)
+    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 27
+    wait_for(lambda: processes_in_session(run.pid) == [], what="the cluster to stop")

@@ -186,3 +186,20 @@ if __name__ == "__main__":
     assert sorted(os.listdir(tmp_path)) == [
         "script.py", "throttled-1", "throttled-5", "throttled-9"
     ]  # fmt: skip
+
+
+def test_keep_going_goes_on_through_a_pause(tmp_path, start_cli):
+    """In a run the service pauses, an item that fails for good (a 404) is said
+    and written, and the others all finish, none inside a pause."""
+    service = Service(per_second=20, burst=5, retry_after=1)
+    with serving(service.handler()) as port:
+        listing = urls(tmp_path, port, 40)
+        with listing.open("a") as more:
+            more.write(f"http://127.0.0.1:{port}/missing\n")
+        args = ["--lines", listing, "--pool", "thread", "--workers", "8"]
+        code, records, stderr = run_cli(start_cli, *args, "--keep-going")
+    assert code == 1
+    assert sorted(r["index"] for r in records if "result" in r) == list(range(40))
+    (failed,) = [r for r in records if "error" in r]
+    assert failed["index"] == 40 and "404" in failed["error"]
+    assert service.pauses and service.during_pauses(grace=0.25) == []
