@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -565,3 +566,26 @@ def test_a_service_that_throttles_on_each_python(project, python, venv, pool, tm
     assert service.pauses, "the service never throttled: the test tests nothing"
     assert service.during_pauses(grace=0.25) == []
     assert service.count() <= 60 + 6, service.count(429)
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_the_first_result_comes_while_the_input_goes_on_on_each_python(
+    project, python, venv, pool
+):
+    """tests/engine/test_streaming.py, on each Python: lines on standard input,
+    left open, give results before the input ends."""
+    interpreter = venv(*requirements(project, "package"))
+    run = project.start_cli(
+        "--lines", "-", "--pool", pool, "--no-progress", python=interpreter,
+        stdin=subprocess.PIPE,
+    )  # fmt: skip
+    run.stdin.write("".join(f"x{n}\n" for n in range(100)))
+    run.stdin.flush()  # and left open
+    ready, _, _ = select.select([run.stdout], [], [], 120)
+    assert ready, "no result while the input was still open"
+    assert run.stdout.readline().startswith('{"index": ')
+    run.stdin.close()
+    rest = run.stdout.read()
+    run.wait(timeout=120)
+    assert run.returncode == 0
+    assert len(rest.splitlines()) == 99

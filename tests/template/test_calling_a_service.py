@@ -5,6 +5,7 @@ README, tasks.py and --help say."""
 
 import ast
 import json
+import os
 import subprocess
 import sys
 
@@ -57,3 +58,21 @@ def test_the_readmes_service_loop_body_keeps_to_the_rate_and_the_pauses(
     assert service.count() <= 120 * 1.1, service.count(429)
     assert "the service throttled" in done.stderr
     assert "the pool paused" in done.stderr
+
+
+def test_a_default_render_shows_the_rate_and_throttling(project):
+    """--help, tasks.py and help(run_map) of a default render (process pool) say
+    what the rate is and what the pool does when the service throttles."""
+    help_text = run(project, "--help").stdout
+    assert "--rate RATE" in help_text and "--throttle-retries N" in help_text
+    assert "429" in help_text and "Retry-After" in help_text
+    tasks = (project / "parallel_loop" / "tasks.py").read_text()
+    assert "RATE = None" in tasks and "THROTTLE_RETRIES = 10" in tasks
+    assert "Retry-After" in tasks and "parallel.Throttled" in tasks
+    shown = subprocess.run(
+        [sys.executable, "-c", "import parallel_loop.parallel as p; help(p.run_map)"],
+        cwd=project, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PAGER": "cat", "TERM": "dumb"},
+    ).stdout  # fmt: skip
+    assert "rate          items started a second at most" in shown
+    assert "throttle_retries" in shown and "Retry-After" in shown
