@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import json
 import os
 import statistics
 import subprocess
@@ -93,23 +92,10 @@ for result in results:
 
 def render(template: Path, into: Path) -> Path:
     """The template's defaults rendered into a folder: the project's folder."""
-    from cookiecutter.main import cookiecutter
+    from run import render_project
 
     into.mkdir(parents=True, exist_ok=True)
-    config = into / "config.yaml"
-    config.write_text(
-        json.dumps(
-            {"cookiecutters_dir": str(into / "cc"), "replay_dir": str(into / "replay")}
-        )
-    )
-    return Path(
-        cookiecutter(
-            str(template),
-            no_input=True,
-            output_dir=str(into / "out"),
-            config_file=str(config),
-        )
-    )
+    return render_project(into, template, answers={})
 
 
 def template_at(commit: str, into: Path) -> Path:

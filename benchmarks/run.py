@@ -49,8 +49,13 @@ SKEW_CONTENDERS = ["ours_map", "ours_submit", "joblib_generator", "tqdm_contrib"
 SCALING_SIZES = [1_000, 10_000, 100_000, 1_000_000]
 
 
-def render_project(into: Path) -> Path:
+def render_project(into: Path, template: Path = TEMPLATE, answers=None) -> Path:
+    """A render of `template` (this one by default) in `into`; answers: the
+    prompts' answers (by default a Dask project, for the Dask contender)."""
     from cookiecutter.main import cookiecutter
+
+    if answers is None:
+        answers = {"distributed": "dask"}
 
     config = into / "config.yaml"
     config.write_text(
@@ -60,11 +65,11 @@ def render_project(into: Path) -> Path:
     )
     return Path(
         cookiecutter(
-            str(TEMPLATE),
+            str(template),
             no_input=True,
             output_dir=str(into / "out"),
             config_file=str(config),
-            extra_context={"distributed": "dask"},  # for the Dask contender
+            extra_context=answers,
         )
     )
 

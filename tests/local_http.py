@@ -108,3 +108,11 @@ class Service:
             for start, end in self.pauses
             if start + grace < when < end
         ]
+
+    def check_kept_to(self, items: int, extra: float) -> None:
+        """What a pool that heard this service did: it was throttled (else the
+        test tests nothing), sent no request once it could know of a pause,
+        and sent at most `extra` requests more than `items`."""
+        assert self.pauses, "the service never throttled: the test tests nothing"
+        assert self.during_pauses(grace=0.25) == []
+        assert self.count() <= items + extra, self.count(429)
