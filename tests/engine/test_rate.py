@@ -71,3 +71,69 @@ def test_retry_after_as_an_http_date(project):
     assert retry_after_seconds(earlier, now) == 0
     assert retry_after_seconds("soon", now) is None
     assert retry_after_seconds(None, now) is None
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_starts_are_spread_evenly_and_a_late_one_keeps_the_schedule(project):
+    from parallel_loop._engine import Limiter
+
+    clock = Clock()
+    limiter = Limiter(10, clock)
+    assert limiter.wait() == 0  # the first starts at once: no burst after it
+    limiter.started()
+    assert limiter.wait() == pytest.approx(0.1)
+    clock.now += 0.13  # started 0.03 s late: the next is still due on schedule
+    limiter.started()
+    assert limiter.wait() == pytest.approx(0.07)
+    clock.now += 5  # idle: the schedule starts again from now, with no burst
+    limiter.started()
+    assert limiter.wait() == pytest.approx(0.1)
+
+
+def test_the_service_pauses_halves_and_the_rate_climbs_back(project):
+    from parallel_loop._engine import Limiter
+    from parallel_loop._engine.rate import STEPS_TO_RECOVER, Throttle
+
+    clock = Clock()
+    limiter = Limiter(20, clock)
+    sent = clock.now
+    clock.now += 0.01
+    limiter.heard(Throttle(429, 3.0), sent)  # Retry-After: 3
+    assert limiter.wait() == pytest.approx(3.0)
+    assert limiter.rate == 10
+    limiter.heard(Throttle(429, None), sent)  # sent before the halving: once only
+    assert limiter.rate == 10
+    clock.now += 3
+    limiter.heard(Throttle(503, None), clock.now)  # sent after: halved again
+    assert limiter.rate == 5
+    limiter.went_well(STEPS_TO_RECOVER // 2)
+    assert limiter.rate == pytest.approx(7.5)
+    limiter.went_well(10 * STEPS_TO_RECOVER)
+    assert limiter.rate == 20  # back to the rate asked, not past it
+    said = limiter.summary()
+    assert "throttled 3 time(s) (2 429, 1 503)" in said
+    assert "paused 3.0 s in all" in said and "ended at 20/s" in said
+
+
+def test_without_a_rate_the_limit_starts_from_the_rate_measured(project):
+    from parallel_loop._engine import Limiter
+    from parallel_loop._engine.rate import Throttle
+
+    clock = Clock()
+    limiter = Limiter(None, clock)
+    assert not limiter.in_force
+    for _ in range(200):  # 100 a second for 2 s
+        limiter.started()
+        clock.now += 0.01
+    limiter.heard(Throttle(429, None), clock.now)
+    assert limiter.in_force
+    assert limiter.rate == pytest.approx(50, rel=0.02)  # half of what was measured

@@ -744,3 +744,11 @@ def test_a_directory_is_walked_as_the_run_goes(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(fake_tasks, "process_item", make_the_next)
     assert cli(tmp_path, "--serial") == 0
     assert sorted(by_index(capsys.readouterr().out).values()) == ["one", "two"]
+
+
+def test_the_bar_shows_the_rate(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fake_tasks, "process_item", len)
+    listing = tmp_path / "items.txt"
+    listing.write_text("a\nbb\n")
+    assert main(["--lines", str(listing), "--rate", "600/min"], tasks=fake_tasks) == 0
+    assert "rate 10/s" in capsys.readouterr().err
