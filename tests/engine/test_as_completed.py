@@ -130,3 +130,40 @@ def test_batches_queued_when_the_service_first_throttles_wait_for_the_pause(proj
     (at,) = throttled_at
     # Calls sent before the pool heard of it may start just after; none later.
     assert [s - at for s in starts if at + 0.25 < s < at + 2] == []
+
+
+def test_a_worker_starts_nothing_while_another_was_told_to_wait(project):
+    """One thread heard Retry-After: the others of the process hold back their
+    items too, even those queued before the calling thread knew (call_batch)."""
+    from parallel_loop._engine import worker_calls
+    from parallel_loop._engine.worker_calls import THIS_WORKER, call_batch, pause_here
+
+    run = THIS_WORKER.settings.run
+    called = []
+    pause_here(run, 60)
+    try:
+        done = call_batch(called.append, 0, ["a", "b"], numbered=False)
+    finally:
+        worker_calls.PAUSED_UNTIL.pop(run)
+    assert called == []
+    assert [f.held_back for f in done.outcomes] == [True, True]
+    call_batch(called.append, 0, ["a"], numbered=False)
+    assert called == ["a"]
+
+
+def test_a_failed_item_is_raised_after_what_finished_before_it(project):
+    from parallel_loop.parallel import ItemError, run_as_completed
+
+    def boom_at_five(x):
+        if x == 5:
+            raise ValueError("five")
+        return x
+
+    handed_out = []
+    with pytest.raises(ItemError, match="five"):
+        for index, _ in run_as_completed(
+            boom_at_five, range(20), pool="thread", max_workers=2, progress=False
+        ):
+            handed_out.append(index)
+    # Batches of one item, then two, four...: 0 to 4 finish before 5 fails.
+    assert set(range(5)) <= set(handed_out)

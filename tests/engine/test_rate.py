@@ -17,9 +17,13 @@ def test_the_forms_of_a_rate(project):
     assert parse_rate("600/min") == 10
     assert parse_rate("1000/h") == pytest.approx(1000 / 3600)
     assert parse_rate(None) is None
-    for bad in ("fast", "0", "-3", "10/week", "", True, float("inf")):
+    assert parse_rate(" +5 / MIN ") == parse_rate("5/minute") == 5 / 60
+    assert parse_rate("1E2/hour") == pytest.approx(100 / 3600)
+    for bad in ("fast", "0", "-3", "10/week", "", True, float("inf"), "nan"):
         with pytest.raises(ValueError, match="600/min, 1000/h"):
             parse_rate(bad)
+    with pytest.raises(ValueError, match="from one item a day up"):
+        parse_rate(1e-10)  # it would sleep past what time.sleep takes
 
 
 def test_a_bad_rate_is_a_usage_error_naming_the_forms(start_cli):
@@ -115,8 +119,8 @@ def test_the_service_pauses_halves_and_the_rate_climbs_back(project):
     clock.now += 3
     limiter.heard(Throttle(503, None), clock.now)  # sent after: halved again
     assert limiter.rate == 5
-    limiter.went_well(STEPS_TO_RECOVER // 2)
-    assert limiter.rate == pytest.approx(7.5)
+    limiter.went_well(5)  # each adds 1/STEPS_TO_RECOVER of the rate asked
+    assert limiter.rate == pytest.approx(5 + 5 * 20 / STEPS_TO_RECOVER)
     limiter.went_well(10 * STEPS_TO_RECOVER)
     assert limiter.rate == 20  # back to the rate asked, not past it
     said = limiter.summary()
@@ -137,3 +141,25 @@ def test_without_a_rate_the_limit_starts_from_the_rate_measured(project):
     limiter.heard(Throttle(429, None), clock.now)
     assert limiter.in_force
     assert limiter.rate == pytest.approx(50, rel=0.02)  # half of what was measured
+
+
+def test_a_throttle_never_raises_a_slow_rate(project):
+    from parallel_loop._engine import Limiter
+    from parallel_loop._engine.rate import Throttle
+
+    clock = Clock()
+    limiter = Limiter(3 / 60, clock)
+    limiter.heard(Throttle(429, None), clock.now)
+    assert limiter.rate <= 3 / 60
+
+
+def test_the_delays_a_loop_body_or_a_service_gives_are_read_safely(project):
+    """A header passed on as it is, a delay of years, nan: none stops the run."""
+    from parallel_loop._engine.rate import LONGEST_PAUSE, throttle_of
+    from parallel_loop.parallel import Throttled
+
+    assert throttle_of(Throttled(retry_after="3")).retry_after == 3
+    assert throttle_of(Throttled(retry_after=float("inf"))).retry_after == LONGEST_PAUSE
+    assert throttle_of(Throttled(retry_after=1e10)).retry_after == LONGEST_PAUSE
+    assert throttle_of(Throttled(retry_after=float("nan"))).retry_after is None
+    assert throttle_of(Throttled(retry_after="soon")).retry_after is None

@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 
+import pytest
 from processes import processes_in_session, wait_for
 
 
@@ -69,4 +70,23 @@ def test_the_first_result_comes_before_the_input_is_read_through(start_cli):
     assert run.returncode == 0, run.stderr.read()
     assert len([first, *rest.splitlines()]) == 1001
     assert "running the items as they are read" in run.stderr.read()
+    wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_a_slow_pipe_gets_each_result_before_its_next_line(start_cli, pool):
+    """Lines that come one by one (a pipe, tail -f): each item's result is
+    written before the next line comes, not once a batch has filled."""
+    run = start_cli(
+        "--lines", "-", "--pool", pool, "--no-progress", stdin=subprocess.PIPE
+    )
+    for number in range(3):
+        run.stdin.write(f"x{number}\n")
+        run.stdin.flush()
+        ready, _, _ = select.select([run.stdout], [], [], 60)
+        assert ready, f"no result for line {number} before the next came"
+        assert run.stdout.readline().startswith(f'{{"index": {number}, ')
+    run.stdin.close()
+    run.wait(timeout=120)
+    assert run.returncode == 0, run.stderr.read()
     wait_for(lambda: processes_in_session(run.pid) == [], what="every process to end")

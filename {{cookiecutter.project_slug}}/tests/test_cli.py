@@ -111,6 +111,9 @@ def test_glob_chooses_the_files_of_walked_directories(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert names_in(out) == ["a.csv", "c.csv"]
     assert "left out: 3 files not matching --glob" in err
+    assert cli(tmp_path, "--glob", "*.json") == 0  # none: says what was left out
+    said = "nothing to do (left out: 5 files not matching --glob)"
+    assert said in capsys.readouterr().err
     assert cli(tmp_path, "--glob", "*.csv", "--glob", "*.tsv") == 0  # either one
     out = capsys.readouterr().out
     assert names_in(out) == ["a.csv", "c.csv", "d.tsv"]
@@ -209,7 +212,8 @@ def test_utf32_and_broken_utf16_are_named(tmp_path, capsys):
     listing.write_bytes(codecs.BOM_UTF32_LE + "SKU-1001\n".encode("utf-32-le"))
     assert "UTF-32 text; convert it to UTF-8" in usage_error(capsys, "--lines", listing)
     listing.write_bytes(codecs.BOM_UTF16_LE + "ok\n".encode("utf-16-le") + b"\x00\xd8")
-    err = usage_error(capsys, "--lines", listing)
+    assert cli("--lines", listing) == 1  # line 1 ran: the input ends at line 2
+    err = capsys.readouterr().err
     assert "line 2: not valid UTF-16" in err and "iconv -f utf-16" in err
 
 
@@ -222,9 +226,39 @@ def test_an_empty_lines_file_has_nothing_to_do(tmp_path, capsys):
 
 def test_lines_that_are_not_utf8_are_named(tmp_path, capsys):
     listing = tmp_path / "latin1.txt"
-    listing.write_bytes(b"ok\ncaf\xe9\n")  # as Windows' "ANSI" (cp1252) saves it
-    err = usage_error(capsys, "--lines", listing)
-    assert "line 2: not valid UTF-8" in err and "iconv -f cp1252 -t utf-8" in err
+    listing.write_bytes("café\n".encode("cp1252"))  # as Windows' "ANSI" saves it
+    err = usage_error(capsys, "--lines", listing)  # on the first line: before a run
+    assert "line 1: not valid UTF-8" in err and "iconv -f cp1252 -t utf-8" in err
+    # Further on, the lines read before run to their end, and --resume goes on.
+    listing.write_bytes(b"ok\nfine\ncaf\xe9\n")
+    out = tmp_path / "out.jsonl"
+    assert cli("--lines", listing, "--output", out) == 1
+    err = capsys.readouterr().err
+    assert "error: " in err and "line 3: not valid UTF-8" in err
+    assert f"2 of 3 items finished; their results are in {out}" in err
+    assert "to go on: " in err and err.rstrip().endswith("--resume")
+    assert sorted(by_index(out.read_text())) == [0, 1]
+    listing.write_text("ok\nfine\ncafé\n")  # converted, as the message says
+    assert cli("--lines", listing, "--output", out, "--resume") == 0
+    assert sorted(by_index(out.read_text())) == [0, 1, 2]
+
+
+def test_items_that_raise_as_they_are_read_end_the_run_saying_so(
+    tmp_path, capsys, monkeypatch
+):
+    def items():
+        yield "a"
+        yield "bb"
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(fake_tasks, "items", items)
+    monkeypatch.setattr(fake_tasks, "process_item", len)
+    out = tmp_path / "out.jsonl"
+    assert cli("--output", out) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: database went away" in err and "tasks.items()" in err
+    assert "reading the items stopped after 2" in err
+    assert by_index(out.read_text()) == {0: 1, 1: 2}  # both read, both written
 
 
 def test_utf16_without_its_byte_order_mark_is_named(tmp_path, capsys):

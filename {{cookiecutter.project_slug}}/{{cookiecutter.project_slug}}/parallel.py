@@ -245,7 +245,9 @@ def run_as_completed(
     (index, func(item)) as each item finishes, in the order they finish, as
     concurrent.futures.as_completed and multiprocessing's imap_unordered do.
     Reads the items lazily, a bounded number ahead, and keeps no result: memory
-    stays flat whatever the input's length. Leaving the loop early ends the run.
+    stays flat whatever the input's length. Leaving the loop early ends the run;
+    an item that fails (without keep_going) raises ItemError once the results
+    that finished before it were yielded.
 
         for index, result in run_as_completed(process_item, huge_generator()):
             save(index, result)"""

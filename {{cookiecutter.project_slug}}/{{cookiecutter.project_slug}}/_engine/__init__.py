@@ -115,7 +115,7 @@ Where the engine works around CPython, and why:
   uses for its own exit handlers.)
 """
 
-from .batches import batches_of
+from .batches import Prefetched, batches_of
 from .cpython import gil_enabled, pool_threads_waited_for
 from .ctrl_c import ctrl_c_held
 from .errors import ItemError, PoolError, SetupError, add_dead_worker_error
@@ -155,6 +155,7 @@ __all__ = [
     "ItemTimeout",
     "Limiter",
     "Pool",
+    "Prefetched",
     "PoolError",
     "SetupError",
     "Throttled",

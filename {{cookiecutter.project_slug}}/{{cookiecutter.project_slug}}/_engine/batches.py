@@ -7,6 +7,8 @@ sit idle.
 
 from __future__ import annotations
 
+import queue
+import threading
 from itertools import count, islice
 
 # A batch should take about this long in a worker: ~200 times what sending it costs,
@@ -61,3 +63,68 @@ def batches_of(items, executor, size: int = 64):
         if not batch:
             return
         yield first, batch
+
+
+def read_batch(iterator, size: int) -> list | None:
+    """The next `size` items at most ([]: the input ended). From a Prefetched
+    input, those that came (None: none yet, so the pool handles what finished
+    meanwhile); from any other, read until there are `size`."""
+    if isinstance(iterator, Prefetched):
+        return iterator.take(size)
+    return list(islice(iterator, size))
+
+
+class Prefetched:
+    """An input that may come slowly (a pipe, standard input), read in a thread
+    of its own into a bounded queue: the pool takes what came, and meanwhile
+    writes what finished, instead of waiting for a batch to fill."""
+
+    QUEUED = 1_000  # items read ahead at most
+    WAIT = 0.2  # seconds take() waits for a first item
+
+    def __init__(self, items) -> None:
+        self.queue: queue.Queue = queue.Queue(self.QUEUED)
+        self.ended = False
+        self.error: BaseException | None = None
+        threading.Thread(target=self.read, args=(items,), daemon=True).start()
+
+    def read(self, items) -> None:
+        try:
+            for item in items:
+                self.queue.put((True, item))
+        except BaseException as exc:  # raised again in the pool's thread
+            self.error = exc
+        self.queue.put((False, None))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = None
+        while batch is None:
+            batch = self.take(1)
+        if not batch:
+            raise StopIteration
+        return batch[0]
+
+    def take(self, size: int) -> list | None:
+        """Up to `size` items that came; [] once the input ended, None if none
+        came within WAIT seconds."""
+        batch: list = []
+        try:
+            while len(batch) < size and not self.ended:
+                if batch:
+                    more, item = self.queue.get_nowait()
+                else:
+                    more, item = self.queue.get(timeout=self.WAIT)
+                if not more:
+                    self.ended = True
+                    break
+                batch.append(item)
+        except queue.Empty:
+            if not batch:
+                return None
+        if self.ended and not batch and self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return batch

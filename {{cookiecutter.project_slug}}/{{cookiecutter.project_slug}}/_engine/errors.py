@@ -186,3 +186,8 @@ def pool_errors(unfinished):
             "could not send work to or from a worker process "
             f"({type(exc).__name__}: {exc}). {HOW_TO_PICKLE}"
         ) from exc
+
+
+def describe_named(failed: dict) -> str:
+    """Each item a dead worker ran, as "; item #3: its worker process ..."."""
+    return "".join(f"; item #{i}: {why}" for i, (_, why) in sorted(failed.items()))

@@ -8,13 +8,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
-from itertools import islice
 
-from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes
+from .batches import BATCHES_IN_FLIGHT_PER_WORKER, BatchSizes, read_batch
 from .ctrl_c import ctrl_c_held
 from .errors import (
+    ItemError,
     PoolError,
     check_picklable,
+    describe_named,
     is_dead_worker_error,
     pool_errors,
 )
@@ -101,18 +102,18 @@ class Pool:
         """Yields (index of its first item, batch of at most `largest` items), read
         lazily, BATCHES_IN_FLIGHT_PER_WORKER per worker in flight."""
         total = len(items) if hasattr(items, "__len__") else None
-        iterator = iter(items)
-        first = 0
+        iterator, first = iter(items), 0
         while True:
             while self.sent_enough():
                 self.wait_a_little()
             remaining = None if total is None else total - first
             size = self.sizes.next(remaining, largest)
-            if self.settings.timeout and not self.workers.are_processes():
-                size = 1  # timed here, one by one
-            if self.limiter.in_force:
-                size = 1  # each starts when its turn comes
-            batch = list(islice(iterator, size))
+            timed_here = self.settings.timeout and not self.workers.are_processes()
+            if timed_here or self.limiter.in_force:
+                size = 1  # timed here, or each starts when its turn comes
+            if (batch := read_batch(iterator, size)) is None:
+                self.wait_a_little()  # an input that comes slowly: nothing yet
+                continue
             self.outcomes.read_up_to(first + len(batch) if batch else None)
             if not batch:
                 return
@@ -128,10 +129,7 @@ class Pool:
     def stream(self, func, items, numbered: bool) -> None:
         """Runs every item and hands each outcome only to on_result, as it
         finishes: nothing is kept (the command line writes them as they come)."""
-        self.outcomes.keep_no_results()
-        for first, batch in self.batches(items):
-            self.send(func, first, batch, numbered)
-        for _ in self.wait_for_all():
+        for _ in self.as_completed(func, items, numbered):
             pass
 
     def as_completed(self, func, items, numbered: bool = False):
@@ -143,16 +141,23 @@ class Pool:
         self.outcomes.also_hand_to(
             lambda index, outcome: finished.append((index, outcome))
         )
-        for first, batch in self.batches(items):
-            self.send(func, first, batch, numbered)
+        try:
+            for first, batch in self.batches(items):
+                self.send(func, first, batch, numbered)
+                while finished:
+                    yield finished.popleft()
+            while True:  # the last read may have settled the last batches
+                while finished:
+                    yield finished.popleft()
+                if not (
+                    self.in_flight or self.turns or self.outcomes.retries_waiting()
+                ):
+                    return
+                self.wait_a_little()
+        except ItemError:  # raised after the outcomes that finished before it
             while finished:
                 yield finished.popleft()
-        while True:  # the last read may have settled the last batches: hand out
-            while finished:
-                yield finished.popleft()
-            if not (self.in_flight or self.turns or self.outcomes.retries_waiting()):
-                return
-            self.wait_a_little()
+            raise
 
     def attempts_of(self, index: int) -> int:
         """How many attempts item #index took (asked once, as it is written)."""
@@ -160,12 +165,12 @@ class Pool:
 
     # --- Sending and waiting -------------------------------------------------------
 
-    def send(self, func, first: int, batch: list, numbered: bool) -> None:
+    def send(self, func, first: int, batch: list, numbered: bool, again=False):
         """Sends a batch to a worker, or once the Limiter is in force holds it
         until its turn (start_held)."""
         self.call = Call(func, numbered)  # remembered, to retry an item
         if self.turns.in_force:
-            self.turns.hold(first, batch, self.call)
+            self.turns.hold(first, batch, self.call, again)
             self.start_held()
         else:
             self.send_now(func, first, batch, numbered)
@@ -209,7 +214,7 @@ class Pool:
 
     def send_again(self, first: int, items: list) -> None:
         if items and self.call is not None:
-            self.send(self.call.func, first, items, self.call.numbered)
+            self.send(self.call.func, first, items, self.call.numbered, again=True)
 
     def wait_for_all(self):
         """Yields the remaining batches of outcomes in input order, as they finish."""
@@ -232,7 +237,7 @@ class Pool:
         if self.in_flight:
             self.wait_for_batches(LONGEST_WAIT if timeout is None else timeout)
         else:  # only retries to wait for
-            time.sleep(timeout or 0.0)
+            time.sleep(min(timeout or 0.0, LONGEST_WAIT))
         self.stops.awake()
         self.abandon_late_items()
         self.workers.end_stuck()
@@ -442,8 +447,3 @@ class Pool:
             self.workers.end_stuck()  # a late item is stopped meanwhile too
         self.outcomes.workers_replaced()  # after: the batches back may say so too
         self.workers.recycle()
-
-
-def describe_named(failed: dict) -> str:
-    """Each item a dead worker ran, as "; item #3: its worker process ..."."""
-    return "".join(f"; item #{i}: {why}" for i, (_, why) in sorted(failed.items()))

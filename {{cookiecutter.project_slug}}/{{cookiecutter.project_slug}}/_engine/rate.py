@@ -25,14 +25,24 @@ THROTTLE_RETRIES = 10
 # The HTTP statuses that mean "too many requests": throttled, not failed.
 THROTTLE_STATUSES = (429, 503)
 # Once the rate was halved, each call that goes well adds 1/STEPS_TO_RECOVER of
-# the halved rate back: it is back where it was after that many calls.
+# the rate asked back (without one, of the halved rate): after that many calls
+# it is back.
 STEPS_TO_RECOVER = 50
 # The rate never drops below this (items a second), however often it is halved.
 SLOWEST_RATE = 0.1
 # Without rate=, the limit starts from the rate of the starts in this window.
 MEASURED_OVER = 5.0
 
-UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "hour": 3600.0}
+# The longest pause a service's delay brings: a Retry-After of days is a
+# misconfigured service, not a plan (the pool would sleep past any deadline).
+LONGEST_PAUSE = 3600.0
+# The slowest rate asked for: one item a day.
+SLOWEST_ASKED = 1 / 86400
+UNITS = {
+    **dict.fromkeys(("s", "sec", "second"), 1.0),
+    **dict.fromkeys(("m", "min", "minute"), 60.0),
+    **dict.fromkeys(("h", "hour"), 3600.0),
+}
 RATE_FORMS = "a number per second (20, 0.5), or 600/min, 1000/h"
 
 
@@ -45,9 +55,9 @@ class Throttled(Exception):
             raise Throttled(retry_after=30)
     """
 
-    def __init__(self, retry_after: float | None = None, message: str = ""):
+    def __init__(self, retry_after: float | str | None = None, message: str = ""):
         super().__init__(message or "the service asked to wait")
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # seconds, or a Retry-After header as is
 
 
 class Throttle(NamedTuple):
@@ -60,10 +70,8 @@ class Throttle(NamedTuple):
 
 def still_throttled(attempts: int) -> str:
     """What a throttled item's failure says once its tries ran out."""
-    return (
-        f" (still throttled after {attempts} attempts: lower rate=, or raise "
-        "throttle_retries=)"
-    )
+    tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
+    return f" (still throttled after {tries}: lower rate=, or raise throttle_retries=)"
 
 
 def parse_rate(value) -> float | None:
@@ -77,7 +85,8 @@ def parse_rate(value) -> float | None:
         per_second = float(value)
     else:
         match = re.fullmatch(
-            r"\s*([0-9.]+(?:e-?[0-9]+)?)\s*(?:/\s*([a-z]+))?\s*", str(value)
+            r"\s*\+?([0-9.]+(?:e[-+]?[0-9]+)?)\s*(?:/\s*([a-z]+))?\s*",
+            str(value).lower(),
         )
         unit = match and (match.group(2) or "s")
         if not match or unit not in UNITS:
@@ -86,8 +95,10 @@ def parse_rate(value) -> float | None:
             per_second = float(match.group(1)) / UNITS[unit]
         except ValueError:
             raise ValueError(f"rate must be {RATE_FORMS}, not {value!r}") from None
-    if not 0 < per_second < float("inf"):
-        raise ValueError(f"rate must be above 0: {RATE_FORMS}, not {value!r}")
+    if not SLOWEST_ASKED <= per_second < float("inf"):
+        raise ValueError(
+            f"rate must be from one item a day up ({RATE_FORMS}), not {value!r}"
+        )
     return per_second
 
 
@@ -106,7 +117,7 @@ def throttle_of(exc: BaseException) -> Throttle | None:
     .status_code and .headers (requests', httpx'), with status 429 or 503. The
     libraries are not imported: their errors are read by their fields."""
     if isinstance(exc, Throttled):
-        return Throttle(0, exc.retry_after)
+        return Throttle(0, retry_after_seconds(exc.retry_after))
     status, headers = getattr(exc, "code", None), getattr(exc, "headers", None)
     response = getattr(exc, "response", None)
     if response is not None and hasattr(response, "status_code"):
@@ -122,7 +133,7 @@ def throttle_of(exc: BaseException) -> Throttle | None:
 def retry_after_seconds(header, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: a number of seconds, or an
     HTTP date. None for no header, or one that is neither."""
-    if header is None:
+    if header is None or isinstance(header, bool):
         return None
     text = str(header).strip()
     try:
@@ -135,9 +146,9 @@ def retry_after_seconds(header, now: datetime | None = None) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if seconds != seconds or seconds == float("inf"):  # nan, inf
+    if seconds != seconds:  # nan
         return None
-    return max(0.0, seconds)
+    return min(max(0.0, seconds), LONGEST_PAUSE)
 
 
 class Limiter:
@@ -208,8 +219,11 @@ class Limiter:
             measured = len(self.recent_starts) / window if window > 0 else None
             self.highest = max(measured or 1.0, SLOWEST_RATE)
             self.rate = self.highest
-        self.rate = max(SLOWEST_RATE, (self.rate or self.highest) / 2)
-        self.step = self.rate / STEPS_TO_RECOVER
+        rate = self.rate or self.highest
+        self.rate = max(min(SLOWEST_RATE, rate), rate / 2)  # never above
+        # Back to the rate asked in STEPS_TO_RECOVER calls; without one asked,
+        # back to where it was before this halving.
+        self.step = (self.asked or self.rate) / STEPS_TO_RECOVER
         self.halved_at = now
 
     def went_well(self, count: int = 1) -> None:
@@ -236,8 +250,9 @@ class Limiter:
             f"{n} {'Throttled' if status == 0 else status}"
             for status, n in sorted(self.statuses.items())
         )
+        waited = self.paused - max(0.0, self.paused_until - self.clock())
         said = f"the service throttled {self.throttled} time(s) ({statuses})"
-        said += f"; the pool paused {self.paused:.1f} s in all"
+        said += f"; the pool paused {waited:.1f} s in all"
         if self.rate is not None:
             said += f"; the rate ended at {describe_rate(self.rate)}"
             if self.asked is not None and self.rate < self.asked:

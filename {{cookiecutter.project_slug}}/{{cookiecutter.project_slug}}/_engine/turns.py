@@ -43,8 +43,12 @@ class Turns:
     def __len__(self) -> int:
         return len(self.held)
 
-    def hold(self, first: int, batch: list, call: Call) -> None:
-        self.held.append(Held(first, batch, call))
+    def hold(self, first: int, batch: list, call: Call, again=False) -> None:
+        """Holds a batch until its turn; one sent again (a retry) goes first."""
+        if again:
+            self.held.appendleft(Held(first, batch, call))
+        else:
+            self.held.append(Held(first, batch, call))
 
     def first_call(self) -> Call | None:
         return self.held[0].call if self.held else None

@@ -60,6 +60,10 @@ class Running:
 
 
 RUNNING: dict[int, Running] = {}  # thread id -> what that thread runs
+# run -> until when (time.monotonic()) the service asked this process to wait:
+# the threads of a thread pool start no item meanwhile, even one queued before
+# the calling thread heard of it (call_batch).
+PAUSED_UNTIL: dict[int, float] = {}
 WATCHED_RUN: int | None = None  # the run whose timeout this process's watch enforces
 # A worker process's stops (worker_start.py notes each SIGCONT), left out of the
 # time its items ran.
@@ -261,8 +265,8 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
 
     An item that raises, even SystemExit or KeyboardInterrupt, becomes a Failure:
     one bad item neither stops its batch nor takes its worker down. After an
-    item the service throttled, the rest of the batch goes back unrun, to start
-    when the pool's Limiter says.
+    item the service throttled, and while it asked this process to wait, the
+    items go back unrun, to start when the pool's Limiter says.
     """
     __tracebackhide__ = True  # not in an item's traceback: traceback_of
     settings = THIS_WORKER.settings
@@ -273,7 +277,7 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
     failed = []
     throttled = False  # the service said "too many requests": call it no more
     for index, item in enumerate(items, first):
-        if throttled:
+        if throttled or (PAUSED_UNTIL and paused(settings.run)):
             failed.append(len(outcomes))
             outcomes.append(Failure(describe(item), "", "", index, held_back=True))
             continue
@@ -299,7 +303,9 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
             if isinstance(exc, ItemTimeout):
                 end_what_this_worker_started()
             outcome = failure_of(item, exc, retry_on)
-            throttled = outcome.throttle is not None
+            if outcome.throttle is not None:
+                throttled = True
+                pause_here(settings.run, outcome.throttle.retry_after)
             failed.append(len(outcomes))
         outcomes.append(outcome)
     return BatchDone(first, outcomes, time.perf_counter() - started, failed)
@@ -318,6 +324,17 @@ def warm_up(func, count: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while len(os.listdir(folder)) < count and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def pause_here(run: int, seconds: float | None) -> None:
+    """The service asked this worker to wait: so do the others of this process."""
+    if seconds:
+        until = time.monotonic() + seconds
+        PAUSED_UNTIL[run] = max(until, PAUSED_UNTIL.get(run, 0.0))
+
+
+def paused(run: int) -> bool:
+    return PAUSED_UNTIL.get(run, 0.0) > time.monotonic()
 
 
 def call_each(func, first: int, batch: list) -> list:

@@ -123,6 +123,8 @@ def main(argv=None, tasks=default_tasks, results=None) -> int:
     try:
         if first is None:
             said = "nothing to do"
+            if left_out := choice.left_out():
+                said += f" (left out: {left_out})"
             if done_before:
                 said += f": {args.output} holds a result for each of the "
                 said += f"{done_before} items"

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
+from traceback import format_exc
 
 from tqdm import tqdm
 
@@ -23,6 +24,7 @@ from tqdm import tqdm
     ItemError,
     Pool,
     PoolError,
+    Prefetched,
     ctrl_c_held,
     default_max_workers,
     describe_rate,
@@ -33,6 +35,7 @@ from ..parallel import bar_options, run_serial
 from . import timeline
 from .arguments import PROG
 from .output import AsJson, record_line
+from .sources import InputError
 
 
 class Stopped(BaseException):
@@ -64,6 +67,7 @@ class Run:
         self.running: dict[int, tuple[int, object]] = {}  # position -> index, item
         self.suffixes: Counter[str] = Counter()  # of the files read: odd_one_out
         self.stopping_items: dict[int, object] = {}  # failed, without --keep-going
+        self.input_error = ""  # why the input could not be read through
         self.choice = choice  # what a walk left out
         self.writer = writer
         self.failures: list[Failure] = []
@@ -102,7 +106,7 @@ class Run:
         """--keep-going says each failure once, as it happens; the traceback of the
         first one only (of each one at --log-level DEBUG)."""
         said = failure.describe()
-        if attempts and attempts > 1:
+        if attempts and attempts > 1 and "still throttled" not in failure.error:
             said += f" (after {attempts} attempts)"
         first = len(self.failures) == 1
         if failure.traceback and (first or self.args.log_level == "DEBUG"):
@@ -126,7 +130,7 @@ class Run:
                 if args.rate:
                     self.bar.set_postfix_str(f"rate {describe_rate(args.rate)}")
             with self.bar:
-                self.run_items(func, self.items_read(), workers)
+                self.run_items(func, self.items_to_run(), workers)
         except ItemError as exc:
             return self.stopped_by_item(exc)
         except PoolError as exc:
@@ -148,19 +152,44 @@ class Run:
         finally:
             for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
+        if self.input_error:  # what was read ran; the rest could not be read
+            said = f"error: {self.input_error} ({self.count_written()}"
+            if self.args.output:
+                said += f"; their results are in {self.args.output}"
+            return self.say(said + "; mend the input, then go on)", 1)
         self.finish(time.perf_counter() - started, workers)
         teardowns_failed = TEARDOWN_FAILURES.since(self.teardowns_failed_before)
         return 1 if self.failures or teardowns_failed else 0
 
+    def items_to_run(self):
+        """items_read; from a pipe or standard input, read in a thread of its own
+        (Prefetched): results are written while the next lines are awaited."""
+        lines = self.args.lines
+        if lines == "-" or (lines is not None and not os.path.isfile(lines)):
+            return Prefetched(self.items_read())
+        return self.items_read()
+
     def items_read(self):
         """The items to run, as the pool reads them; each is kept, with its index
-        in the input, only until its outcome is written."""
-        for position, (index, item) in enumerate(self.todo):
-            self.running[position] = (index, item)
-            self.read = position + 1
-            if isinstance(item, Path):
-                self.suffixes[item.suffix] += 1
-            yield item
+        in the input, only until its outcome is written. An input that cannot be
+        read on (a line that is not UTF-8, an items() that raised) ends here: the
+        items read run to their end, and the run says why it stopped."""
+        try:
+            for position, (index, item) in enumerate(self.todo):
+                self.running[position] = (index, item)
+                self.read = position + 1
+                if isinstance(item, Path):
+                    self.suffixes[item.suffix] += 1
+                yield item
+        except InputError as exc:
+            self.input_error = str(exc)
+        except Exception as exc:  # tasks.items(), a generator of yours
+            print(format_exc().rstrip(), file=sys.stderr)
+            self.input_error = (
+                f"reading the items stopped after {self.read}: "
+                f"{type(exc).__name__}: {exc} (raised where the items come from: "
+                "tasks.items(), its traceback above)"
+            )
 
     def run_items(self, func, items, workers: int) -> None:
         args = self.args
@@ -229,7 +258,10 @@ class Run:
         return f". Not one of your files? --glob '*{usual}' takes only those"
 
     def say(self, message: str, code: int) -> int:
-        """Says how the run ended, and with --output the command that goes on."""
+        """Says how the run ended (and what the service did), and with --output
+        the command that goes on."""
+        if self.pool is not None and (throttling := self.pool.limiter.summary()):
+            print(in_option_terms(throttling), file=sys.stderr)
         print(message, file=sys.stderr)
         if self.args.output:
             print(f"to go on: {command_to_go_on(self.args)}", file=sys.stderr)
