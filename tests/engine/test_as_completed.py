@@ -135,16 +135,16 @@ def test_batches_queued_when_the_service_first_throttles_wait_for_the_pause(proj
 def test_a_worker_starts_nothing_while_another_was_told_to_wait(project):
     """One thread heard Retry-After: the others of the process hold back their
     items too, even those queued before the calling thread knew (call_batch)."""
-    from parallel_loop._engine import worker_calls
-    from parallel_loop._engine.worker_calls import THIS_WORKER, call_batch, pause_here
+    from parallel_loop._engine import rate
+    from parallel_loop._engine.worker_calls import THIS_WORKER, call_batch
 
     run = THIS_WORKER.settings.run
     called = []
-    pause_here(run, 60)
+    rate.pause_here(run, 60)
     try:
         done = call_batch(called.append, 0, ["a", "b"], numbered=False)
     finally:
-        worker_calls.PAUSED_UNTIL.pop(run)
+        rate.PAUSED_UNTIL.pop(run)
     assert called == []
     assert [f.held_back for f in done.outcomes] == [True, True]
     call_batch(called.append, 0, ["a"], numbered=False)

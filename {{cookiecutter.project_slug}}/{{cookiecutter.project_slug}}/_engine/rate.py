@@ -258,3 +258,22 @@ class Limiter:
             if self.asked is not None and self.rate < self.asked:
                 said += f" (asked: {describe_rate(self.asked)})"
         return said
+
+
+# --- In a worker: the threads of one process wait together ---
+
+# run -> until when (time.monotonic()) the service asked this process to wait:
+# the threads of a thread pool start no item meanwhile, even one queued before
+# the calling thread heard of it (call_batch).
+PAUSED_UNTIL: dict[int, float] = {}
+
+
+def pause_here(run: int, seconds: float | None) -> None:
+    """The service asked this worker to wait: so do the others of this process."""
+    if seconds:
+        until = time.monotonic() + seconds
+        PAUSED_UNTIL[run] = max(until, PAUSED_UNTIL.get(run, 0.0))
+
+
+def paused(run: int) -> bool:
+    return PAUSED_UNTIL.get(run, 0.0) > time.monotonic()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
-from .rate import Throttle, throttle_of
+from .rate import PAUSED_UNTIL, Throttle, pause_here, paused, throttle_of
 from .recycling import Limits, may_run_another
 from .resources import set_up
 from .stops import Stops
@@ -60,10 +60,6 @@ class Running:
 
 
 RUNNING: dict[int, Running] = {}  # thread id -> what that thread runs
-# run -> until when (time.monotonic()) the service asked this process to wait:
-# the threads of a thread pool start no item meanwhile, even one queued before
-# the calling thread heard of it (call_batch).
-PAUSED_UNTIL: dict[int, float] = {}
 WATCHED_RUN: int | None = None  # the run whose timeout this process's watch enforces
 # A worker process's stops (worker_start.py notes each SIGCONT), left out of the
 # time its items ran.
@@ -309,32 +305,6 @@ def call_batch(func, first: int, items: list, numbered: bool) -> BatchDone:
             failed.append(len(outcomes))
         outcomes.append(outcome)
     return BatchDone(first, outcomes, time.perf_counter() - started, failed)
-
-
-def warm_up(func, count: int, seconds: float) -> None:
-    """A paced run's first call in each worker process (Pool.warm_up), with the
-    loop body, whose module it thus imports: returns once `count` worker
-    processes set up for the run (each has its running file), or after
-    `seconds`. Each holds its worker meanwhile, so each call gets one."""
-    del func  # unpickled, so imported: what the first item would wait for
-    notes = THIS_WORKER.settings.notes
-    if not notes:
-        return
-    folder = Path(notes, "running")
-    deadline = time.monotonic() + seconds
-    while len(os.listdir(folder)) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def pause_here(run: int, seconds: float | None) -> None:
-    """The service asked this worker to wait: so do the others of this process."""
-    if seconds:
-        until = time.monotonic() + seconds
-        PAUSED_UNTIL[run] = max(until, PAUSED_UNTIL.get(run, 0.0))
-
-
-def paused(run: int) -> bool:
-    return PAUSED_UNTIL.get(run, 0.0) > time.monotonic()
 
 
 def call_each(func, first: int, batch: list) -> list:

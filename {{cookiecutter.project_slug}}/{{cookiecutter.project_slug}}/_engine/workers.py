@@ -33,12 +33,12 @@ from .resources import HOLDERS, tear_down_each_thread
 from .stops import Stops
 from .worker_calls import (
     RUNNING,
+    THIS_WORKER,
     Settings,
     SetupFailed,
     in_worker,
     read_running_file,
     running_file_path,
-    warm_up,
 )
 
 # The longest a worker process's warm-up waits for the others (Workers.warm_up).
@@ -96,7 +96,7 @@ class Workers:
 
     def warm_up(self, func, count: int, stops: Stops) -> None:
         """Before a paced run's first item, each of `count` worker processes
-        starts, sets up and imports the loop body `func` (worker_calls.warm_up):
+        starts, sets up and imports the loop body `func` (warm_up, below):
         items would otherwise wait for it, then start together. Raises
         SetupError if setup() failed."""
         if not self.are_processes():
@@ -346,3 +346,18 @@ def a_worker_died_unseen(executor: Executor) -> bool:
         return False
     sentinels = [process.sentinel for process in cpython.worker_processes(executor)]
     return bool(multiprocessing.connection.wait(sentinels, 0))
+
+
+def warm_up(func, count: int, seconds: float) -> None:
+    """A paced run's first call in each worker process (Workers.warm_up), with the
+    loop body, whose module it thus imports: returns once `count` worker
+    processes set up for the run (each has its running file), or after
+    `seconds`. Each holds its worker meanwhile, so each call gets one."""
+    del func  # unpickled, so imported: what the first item would wait for
+    notes = THIS_WORKER.settings.notes
+    if not notes:
+        return
+    folder = Path(notes, "running")
+    deadline = time.monotonic() + seconds
+    while len(os.listdir(folder)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
