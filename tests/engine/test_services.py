@@ -121,15 +121,16 @@ def test_an_item_still_throttled_fails_saying_so(tmp_path, start_cli):
     assert service.count() == 4  # 1 + 3 attempts of the other
 
 
+@pytest.mark.parametrize("pool", POOLS)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_during_a_pause_keeps_what_finished(tmp_path, signum, start_cli):
+def test_a_stop_during_a_pause_keeps_what_finished(tmp_path, signum, pool, start_cli):
     """Ctrl-C or SIGTERM while the pool waits out a long Retry-After: the run ends
     at once, every result it had is written, and --resume runs the rest."""
     service = Service(per_second=0.001, burst=10, retry_after=600)
     output = tmp_path / "out.jsonl"
     with serving(service.handler()) as port:
         listing = urls(tmp_path, port, 30)
-        args = ["--lines", listing, "--pool", "thread", "--workers", "2"]
+        args = ["--lines", listing, "--pool", pool, "--workers", "2"]
         run = start_cli(*args, "--output", output, "--no-progress")
         wait_for(lambda: service.pauses, what="the service to ask for a pause")
         wait_for(
