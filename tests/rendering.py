@@ -28,6 +28,17 @@ def read(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
+# Starts a command (its stderr to a file) and prints its exit code and peak
+# resident memory in KiB (Linux's unit), from a process of a few MB.
+MEASURED_LAUNCH = (
+    "import os, subprocess, sys\n"
+    "with open(sys.argv[1], 'w') as log:\n"
+    "    run = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=log)\n"
+    "    _, status, usage = os.wait4(run.pid, 0)\n"
+    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
+)
+
+
 class RenderedProject:
     """A project rendered from the template: where it is, its package (or its one
     file, for layout=script), its files, and how to run it: Python in its folder,
@@ -116,6 +127,24 @@ class RenderedProject:
             env={name: value for name, value in changed.items() if value is not None},
             **options,
         )
+
+    def peak_mb_of_cli(self, *args, log, python=sys.executable) -> float:
+        """Runs its command line (as start_cli does, stdout to nowhere, stderr to
+        the file `log`) and returns its peak resident memory in MB, or its
+        workers' if larger. Started from a small launcher of its own: a process
+        started from this one, a test runner of many MB, would count this one's
+        memory as its own."""
+        path = os.pathsep.join([str(self.path), str(ENGINE)])
+        env = {**os.environ, "PYTHONPATH": path, "PFOR_PACKAGE": self.name}
+        command = [python, str(ENGINE / "run_cli.py"), *map(str, args)]
+        done = subprocess.run(
+            [python, "-S", "-c", MEASURED_LAUNCH, str(log), *command],
+            capture_output=True, text=True, env=env, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        code, kib = map(int, done.stdout.split())
+        assert code == 0, Path(log).read_text()[-2000:]
+        return kib / 1024
 
     def check_files_are_valid(self, answers=()) -> None:
         """Every file parses for its type, and no template syntax was left behind

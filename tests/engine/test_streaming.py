@@ -3,7 +3,6 @@ input) as the run goes, so the main process's memory stays flat from 40 lines to
 5 million, the first result comes before the input is read through, and
 --resume keeps a compact record of what is finished."""
 
-import os
 import select
 import subprocess
 
@@ -11,43 +10,29 @@ import pytest
 from processes import processes_in_session, wait_for
 
 
-def peak_mb_of(run) -> float:
-    """The run's peak resident memory (VmHWM), in MB, as it exits."""
-    _, status, usage = os.wait4(run.pid, 0)
-    run.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024  # KiB on Linux
+def run_lines(project, listing, log, *args):
+    """The peak memory (MB) of the command line over the lines of `listing` on
+    threads (one process: the run's peak is its own), results to nowhere."""
+    return project.peak_mb_of_cli(
+        "--lines", listing, "--pool", "thread", "--no-progress", *args, log=log
+    )
 
 
-def run_lines(start_cli, listing, log, *args):
-    """The command line over the lines of `listing` on threads (one process,
-    whose peak is the run's), results to nowhere; returns (code, peak MB)."""
-    with log.open("w") as stderr:
-        run = start_cli(
-            "--lines", listing, "--pool", "thread", "--no-progress", *args,
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
-        peak = peak_mb_of(run)
-    return run.returncode, peak
-
-
-def test_five_million_lines_run_in_the_memory_of_forty(tmp_path, start_cli):
+def test_five_million_lines_run_in_the_memory_of_forty(tmp_path, project):
     short, long = tmp_path / "40.txt", tmp_path / "5m.txt"
     short.write_text("".join(f"x{n}\n" for n in range(40)))
     with long.open("w") as lines:
         for start in range(0, 5_000_000, 100_000):
             lines.write("".join(f"x{n}\n" for n in range(start, start + 100_000)))
     log = tmp_path / "stderr.txt"
-    code, forty = run_lines(start_cli, short, log)
-    assert code == 0, log.read_text()
+    forty = run_lines(project, short, log)
     output = tmp_path / "out.jsonl"
-    code, millions = run_lines(start_cli, long, log, "--output", output)
-    assert code == 0, log.read_text()
+    millions = run_lines(project, long, log, "--output", output)
     assert "running 5000000 items" in log.read_text()
     assert "done: 5000000 of 5000000 items" in log.read_text()
     assert millions - forty < 100, (forty, millions)
     # --resume over the 5 million results: a bit each, not their labels.
-    code, resumed = run_lines(start_cli, long, log, "--output", output, "--resume")
-    assert code == 0, log.read_text()
+    resumed = run_lines(project, long, log, "--output", output, "--resume")
     assert "holds a result for each of the 5000000 items" in log.read_text()
     assert resumed - forty < 100, (forty, resumed)
 

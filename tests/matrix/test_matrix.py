@@ -587,3 +587,23 @@ def test_the_first_result_comes_while_the_input_goes_on_on_each_python(
     run.wait(timeout=120)
     assert run.returncode == 0
     assert len(rest.splitlines()) == 99
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB")
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_a_million_lines_run_in_flat_memory_on_each_python(
+    project, python, venv, pool, tmp_path
+):
+    """tests/engine/test_streaming.py, smaller, on each Python: a million lines
+    take little more memory than forty (read into a list, they took ~90 MB)."""
+    interpreter = venv(*requirements(project, "package"))
+    short, long = tmp_path / "40.txt", tmp_path / "1m.txt"
+    short.write_text("".join(f"x{n}\n" for n in range(40)))
+    long.write_text("".join(f"x{n}\n" for n in range(1_000_000)))
+    args = ("--pool", pool, "--no-progress")
+    log = tmp_path / "stderr.txt"
+    forty = project.peak_mb_of_cli("--lines", short, *args, log=log, python=interpreter)
+    million = project.peak_mb_of_cli(
+        "--lines", long, *args, log=log, python=interpreter
+    )
+    assert million - forty < 50, (forty, million)
