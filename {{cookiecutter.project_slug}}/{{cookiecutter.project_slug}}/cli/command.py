@@ -63,7 +63,8 @@ def items_to_run(output, resume: bool, given: Input, parser):
     if not finished:
         return enumerate(given.items), 0
     if given.total is not None and finished.highest >= given.total:
-        other_inputs(output, finished.highest, "beyond the inputs given", parser)
+        beyond = "beyond the inputs given"
+        parser.error(written_for_others(output, finished.highest, beyond))
     return not_finished(output, given.items, finished), len(finished)
 
 
@@ -76,14 +77,12 @@ def not_finished(output, items, finished):
         elif index in finished.labels:
             name = finished.labels[index]
             if to_json(label(item)) != to_json(name):
-                raise InputError(
-                    f"{output.path} was written for other inputs (its item #{index} "
-                    f"is {name}); give the same inputs, or another --output file"
-                )
+                raise InputError(written_for_others(output, index, name))
 
 
-def other_inputs(output, index: int, what: str, parser) -> None:
-    parser.error(
+def written_for_others(output, index: int, what) -> str:
+    """The message for an output file whose item #index is `what`, not ours."""
+    return (
         f"{output.path} was written for other inputs (its item #{index} is "
         f"{what}); give the same inputs, or another --output file"
     )

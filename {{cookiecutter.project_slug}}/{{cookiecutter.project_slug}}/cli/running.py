@@ -260,12 +260,16 @@ class Run:
     def say(self, message: str, code: int) -> int:
         """Says how the run ended (and what the service did), and with --output
         the command that goes on."""
-        if self.pool is not None and (throttling := self.pool.limiter.summary()):
-            print(in_option_terms(throttling), file=sys.stderr)
+        self.say_what_the_service_did()
         print(message, file=sys.stderr)
         if self.args.output:
             print(f"to go on: {command_to_go_on(self.args)}", file=sys.stderr)
         return code
+
+    def say_what_the_service_did(self) -> None:
+        """How often the service throttled the run, if it did (rate.py)."""
+        if self.pool is not None and (throttling := self.pool.limiter.summary()):
+            print(in_option_terms(throttling), file=sys.stderr)
 
     def finish(self, seconds: float, workers: int) -> None:
         args = self.args
@@ -287,8 +291,7 @@ class Run:
         print(said, file=sys.stderr)
         if self.choice is not None and (left_out := self.choice.left_out()):
             print(f"left out: {left_out}", file=sys.stderr)
-        if self.pool is not None and (throttling := self.pool.limiter.summary()):
-            print(in_option_terms(throttling), file=sys.stderr)
+        self.say_what_the_service_did()
         if teardowns_failed := TEARDOWN_FAILURES.since(self.teardowns_failed_before):
             print(f"teardown() failed in {teardowns_failed} worker(s)", file=sys.stderr)
         if self.failures and args.output:
